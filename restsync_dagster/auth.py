@@ -1,0 +1,122 @@
+"""Runtime authenticators built from a resolved auth config.
+
+dlt's OAuth2ClientCredentials renews a token only when its own clock says so; the server may
+expire it earlier, and the refresh-token grant is not built in at all. `RenewingOAuth2` adds
+both grants, renewal a margin before expiry, and `invalidate` (after a 401) that lets exactly one
+thread fetch the new token while the others wait for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from dlt.common.configuration.specs.base_configuration import configspec
+from dlt.common.pendulum import pendulum
+from dlt.sources.helpers.rest_client.auth import (
+    APIKeyAuth,
+    BearerTokenAuth,
+    HttpBasicAuth,
+    OAuth2ClientCredentials,
+)
+from requests import PreparedRequest, Session
+from requests.auth import AuthBase
+
+from restsync_dagster.errors import RestsyncError
+
+
+class TokenEndpointError(RestsyncError):
+    """The token endpoint refused or failed; the message carries no secret."""
+
+
+@configspec
+class RenewingOAuth2(OAuth2ClientCredentials):
+    """OAuth2 client-credentials or refresh-token grant, renewed before expiry and after a 401."""
+
+    api_name: str = "api"
+    refresh_margin_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._lock = threading.Lock()
+        self.renewals = 0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "RenewingOAuth2":
+        # dlt deep-copies configs to validate them; one live token holder must serve every copy.
+        return self
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.current_token()}"
+        return request
+
+    def current_token(self) -> str:
+        with self._lock:
+            if self.access_token is None or self.is_token_expired():
+                self.obtain_token()
+            return str(self.access_token)
+
+    def is_token_expired(self) -> bool:
+        return pendulum.now() >= self.token_expiry.subtract(seconds=self.refresh_margin_seconds)
+
+    def invalidate(self, rejected_header: Optional[str]) -> None:
+        """Drop the token a 401 rejected, unless another thread already replaced it."""
+        with self._lock:
+            if rejected_header is None or rejected_header == f"Bearer {self.access_token}":
+                self.access_token = None
+
+    def obtain_token(self) -> None:
+        response = self.session.post(self.access_token_url, **self.build_access_token_request())
+        if response.status_code >= 400:
+            error = _error_code(response)
+            raise TokenEndpointError(
+                f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} answered "
+                f"{response.status_code}{f' ({error})' if error else ''}; check the client id, client "
+                f"secret{', refresh token' if 'refresh_token' in self.access_token_request_data else ''} and token URL."
+            )
+        payload = response.json()
+        if not payload.get("access_token"):
+            raise TokenEndpointError(
+                f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} returned no access_token"
+            )
+        self.access_token = str(payload["access_token"])
+        self.token_expiry = pendulum.now().add(seconds=self.parse_expiration_in_seconds(payload))
+        self.renewals += 1
+
+
+def _error_code(response: Any) -> str:
+    try:
+        return str(response.json().get("error", ""))
+    except ValueError:
+        return ""
+
+
+def _safe_url(url: str) -> str:
+    """Scheme, host and path only: no userinfo, no query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def build_auth(api_name: str, auth: dict[str, Any]) -> Optional[AuthBase]:
+    """From a resolved auth dict (secrets filled in) to a requests authenticator."""
+    kind = auth["type"]
+    if kind == "bearer":
+        return BearerTokenAuth(token=auth["token"])
+    if kind == "http_basic":
+        return HttpBasicAuth(username=auth["username"], password=auth.get("password", ""))
+    if kind == "api_key":
+        return APIKeyAuth(name=auth["name"], api_key=auth["api_key"], location=auth["location"])
+    request_data: dict[str, Any] = {}
+    if kind == "oauth2_refresh_token":
+        request_data = {"grant_type": "refresh_token", "refresh_token": auth["refresh_token"]}
+    elif auth.get("scope"):
+        request_data = {"scope": auth["scope"]}
+    return RenewingOAuth2(
+        access_token_url=auth["token_url"],
+        client_id=auth["client_id"],
+        client_secret=auth["client_secret"],
+        access_token_request_data=request_data,
+        api_name=api_name,
+        # a plain session: dlt's default raises on 4xx with the token URL; we word the error ourselves
+        session=Session(),
+    )

@@ -1,0 +1,396 @@
+"""Typed model of one API's YAML config, and loading it with errors that name file, resource, field.
+
+The YAML follows dlt's `rest_api_source` dict (client, resource_defaults, resources with endpoint)
+plus a few restsync keys (error_handling, incremental, schedule, sensor). Seed idioms are
+normalized first by `dialect.normalize`, so a pasted seed config loads as the shipped one does.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from restsync_dagster.dialect import normalize
+from restsync_dagster.errors import ConfigError, ConfigErrors
+
+PARENT_REF = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_.]+)\}")
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+class BearerAuth(_Strict):
+    type: Literal["bearer"]
+    token: str
+
+
+class HttpBasicAuth(_Strict):
+    type: Literal["http_basic"]
+    username: str
+    password: str = ""
+
+
+class ApiKeyAuth(_Strict):
+    type: Literal["api_key"]
+    api_key: str
+    name: str = "Authorization"
+    location: Literal["header", "query"] = "header"
+
+
+class OAuth2ClientCredentialsAuth(_Strict):
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: Optional[str] = None
+
+
+class OAuth2RefreshTokenAuth(_Strict):
+    type: Literal["oauth2_refresh_token"]
+    token_url: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
+AuthConfig = Annotated[
+    Union[BearerAuth, HttpBasicAuth, ApiKeyAuth, OAuth2ClientCredentialsAuth, OAuth2RefreshTokenAuth],
+    Field(discriminator="type"),
+]
+
+
+# --- paginators ----------------------------------------------------------------------------------
+
+
+class JsonLinkPaginator(_Strict):
+    """Follow an absolute next URL found in the body (HAL `_links.next.href`, OData nextLink)."""
+
+    type: Literal["json_link"]
+    next_url_path: str
+
+
+class HeaderLinkPaginator(_Strict):
+    """Follow the RFC 8288 `Link: <...>; rel="next"` header."""
+
+    type: Literal["header_link"]
+    links_next_key: str = "next"
+
+
+class CursorPaginator(_Strict):
+    """Read an opaque cursor from the body and send it back as a query parameter."""
+
+    type: Literal["cursor"]
+    cursor_path: str
+    cursor_param: str
+
+
+class PageNumberPaginator(_Strict):
+    type: Literal["page_number"]
+    page_param: str = "page"
+    base_page: int = 1
+    total_path: Optional[str] = None
+
+
+class OffsetPaginator(_Strict):
+    type: Literal["offset"]
+    limit: int = Field(gt=0)
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    total_path: Optional[str] = None
+
+
+class SinglePagePaginator(_Strict):
+    type: Literal["single_page"]
+
+
+PaginatorConfig = Annotated[
+    Union[
+        JsonLinkPaginator,
+        HeaderLinkPaginator,
+        CursorPaginator,
+        PageNumberPaginator,
+        OffsetPaginator,
+        SinglePagePaginator,
+    ],
+    Field(discriminator="type"),
+]
+
+
+# --- error handling, incremental, endpoint, resource ------------------------------------------
+
+
+class ErrorHandling(_Strict):
+    """How the HTTP layer treats failures. Retries use exponential backoff and honour Retry-After."""
+
+    retry_statuses: tuple[int, ...] = (429, 500, 502, 503, 504)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    backoff_factor: float = Field(default=2.0, ge=0)
+    max_retry_wait: float = Field(default=300.0, gt=0, description="longest Retry-After honoured, seconds")
+    ignore_statuses: tuple[int, ...] = ()
+    timeout: float = Field(default=60.0, gt=0)
+    max_pages: int = Field(default=100_000, gt=0, description="per request sequence; guards next-link loops")
+
+
+class IncrementalConfig(_Strict):
+    """Fetch only records changed since the last loaded cursor value."""
+
+    cursor_path: str
+    param: str
+    initial_value: str
+    lag_seconds: float = Field(default=0, ge=0)
+
+
+class Client(_Strict):
+    base_url: str
+    auth: Optional[AuthConfig] = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    allowed_hosts: tuple[str, ...] = ()
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError("must be an absolute http(s) URL, e.g. https://api.example.com/v1")
+        return value.rstrip("/")
+
+
+class Endpoint(_Strict):
+    path: str
+    params: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    data_selector: Optional[str] = None
+    paginator: Optional[PaginatorConfig] = None
+
+    @property
+    def parent_ref(self) -> Optional[tuple[str, str]]:
+        """(parent resource, parent field) when the path is filled from a parent record."""
+        match = PARENT_REF.search(self.path)
+        return (match.group(1), match.group(2)) if match else None
+
+
+class Resource(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: Optional[str] = None
+    endpoint: Endpoint
+    primary_key: Union[str, tuple[str, ...]] = "id"
+    write_disposition: Literal["merge", "append", "replace"] = "merge"
+    error_handling: Optional[ErrorHandling] = None
+    incremental: Optional[IncrementalConfig] = None
+    owners: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_parent(self) -> "Resource":
+        refs = {m.group(1) for m in PARENT_REF.finditer(self.endpoint.path)}
+        if len(refs) > 1:
+            raise ValueError(f"endpoint.path names more than one parent resource: {sorted(refs)}")
+        if self.name in refs:
+            raise ValueError("endpoint.path names the resource itself as its parent")
+        return self
+
+    @property
+    def parent(self) -> Optional[str]:
+        ref = self.endpoint.parent_ref
+        return ref[0] if ref else None
+
+    @property
+    def primary_key_columns(self) -> tuple[str, ...]:
+        return (self.primary_key,) if isinstance(self.primary_key, str) else tuple(self.primary_key)
+
+
+class ApiConfig(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: Optional[str] = None
+    client: Client
+    error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
+    resources: tuple[Resource, ...]
+    child_concurrency: int = Field(default=8, ge=1, le=64)
+    source_file: Optional[str] = None
+
+    def resource(self, name: str) -> Resource:
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise KeyError(name)
+
+    def error_handling_for(self, resource: Resource) -> ErrorHandling:
+        return resource.error_handling or self.error_handling
+
+    def children_of(self, parent: str) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent]
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+_RESOURCE_KEYS = set(Resource.model_fields)
+_API_KEYS = set(ApiConfig.model_fields) - {"source_file"} | {"resource_defaults"}
+
+
+def load_api_config(path: Path | str) -> ApiConfig:
+    """Read, normalize and validate one YAML file; raise ConfigErrors listing every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigErrors([ConfigError(path, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}")]) from None
+    except OSError as exc:
+        raise ConfigErrors([ConfigError(path, f"cannot be read: {exc.strerror}")]) from None
+    return parse_api_config(raw, source_file=path, default_name=path.stem)
+
+
+def parse_api_config(raw: Any, source_file: Optional[Path | str] = None, default_name: Optional[str] = None) -> ApiConfig:
+    """Validate a config dict (YAML already parsed); seed idioms are normalized first."""
+    if not isinstance(raw, dict):
+        raise ConfigErrors([ConfigError(source_file, "must be a mapping with 'client' and 'resources'")])
+    errors: list[ConfigError] = []
+    raw = normalize(copy.deepcopy(raw), source_file=source_file, errors=errors)
+    raw.setdefault("name", default_name)
+    for key in sorted(set(raw) - _API_KEYS):
+        errors.append(ConfigError(source_file, f"unknown key (known: {', '.join(sorted(_API_KEYS))})", field=key))
+
+    defaults = raw.get("resource_defaults") or {}
+    resources = _validate_resources(raw.get("resources"), defaults, source_file, errors)
+    api_fields = {k: v for k, v in raw.items() if k in _API_KEYS and k not in ("resources", "resource_defaults")}
+    try:
+        api = ApiConfig.model_validate({**api_fields, "resources": [], "source_file": str(source_file) if source_file else None})
+    except ValidationError as exc:
+        errors.extend(_config_errors(exc, source_file, resource=None))
+        api = None
+    errors.extend(_graph_errors(resources, source_file))
+    if errors:
+        raise ConfigErrors(errors)
+    assert api is not None
+    return api.model_copy(update={"resources": tuple(resources)})
+
+
+def _validate_resources(
+    raw_resources: Any, defaults: dict[str, Any], source_file: Any, errors: list[ConfigError]
+) -> list[Resource]:
+    if not isinstance(raw_resources, list) or not raw_resources:
+        errors.append(ConfigError(source_file, "must list at least one resource", field="resources"))
+        return []
+    resources: list[Resource] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_resources):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        label = name or f"#{index + 1}"
+        if not isinstance(raw, dict):
+            errors.append(ConfigError(source_file, "must be a mapping with 'name' and 'endpoint'", resource=label))
+            continue
+        if name in seen:
+            errors.append(ConfigError(source_file, "duplicate resource name", resource=label, field="name"))
+            continue
+        seen.add(name)
+        try:
+            resources.append(Resource.model_validate(merge_defaults(defaults, raw)))
+        except ValidationError as exc:
+            errors.extend(_config_errors(exc, source_file, resource=label))
+    return resources
+
+
+def merge_defaults(defaults: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    """dlt's resource_defaults semantics: deep merge, except a resource's paginator replaces the default's."""
+    merged = copy.deepcopy(defaults)
+    for key, value in resource.items():
+        if key == "endpoint" and isinstance(value, dict) and isinstance(merged.get("endpoint"), dict):
+            endpoint = merged["endpoint"]
+            for ekey, evalue in value.items():
+                if isinstance(evalue, dict) and isinstance(endpoint.get(ekey), dict) and ekey != "paginator":
+                    endpoint[ekey] = {**endpoint[ekey], **evalue}
+                else:
+                    endpoint[ekey] = evalue
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _graph_errors(resources: list[Resource], source_file: Any) -> list[ConfigError]:
+    """A child's parent must exist and parents must not form a cycle."""
+    names = {r.name: r for r in resources}
+    errors = []
+    for resource in resources:
+        parent = resource.parent
+        if parent is not None and parent not in names:
+            errors.append(
+                ConfigError(
+                    source_file,
+                    f"names parent resource '{parent}', which is not defined (defined: {', '.join(sorted(names))})",
+                    resource=resource.name,
+                    field="endpoint.path",
+                )
+            )
+    for resource in resources:
+        seen = [resource.name]
+        current = resource.parent
+        while current in names:
+            if current in seen:
+                errors.append(
+                    ConfigError(
+                        source_file,
+                        f"parent chain forms a cycle: {' -> '.join(seen + [current])}",
+                        resource=resource.name,
+                        field="endpoint.path",
+                    )
+                )
+                break
+            seen.append(current)
+            current = names[current].parent
+    return errors
+
+
+def _config_errors(exc: ValidationError, source_file: Any, resource: Optional[str]) -> list[ConfigError]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "union_tag_invalid":
+            ctx = error.get("ctx", {})
+            message = f"unknown type '{ctx.get('tag')}' (expected one of: {ctx.get('expected_tags')})"
+            loc.append("type")
+        elif error["type"] == "missing":
+            message = "is required"
+        errors.append(ConfigError(source_file, message, resource=resource, field=".".join(loc) or None))
+    return errors
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic puts the matched union member's tag into `loc`; it is noise for a user."""
+    return isinstance(part, str) and part in {
+        "bearer", "http_basic", "api_key", "oauth2_client_credentials", "oauth2_refresh_token",
+        "json_link", "header_link", "cursor", "page_number", "offset", "single_page",
+    }
+
+
+def load_config_dir(configs_dir: Path | str) -> tuple[list[ApiConfig], list[ConfigError]]:
+    """Load every `*.yaml` in a folder; a broken file is reported and the others still load."""
+    apis: list[ApiConfig] = []
+    errors: list[ConfigError] = []
+    names: dict[str, str] = {}
+    for path in sorted(Path(configs_dir).glob("*.y*ml")):
+        try:
+            api = load_api_config(path)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        if api.name in names:
+            errors.append(ConfigError(path, f"API name '{api.name}' is already used by {names[api.name]}", field="name"))
+            continue
+        names[api.name] = str(path)
+        apis.append(api)
+    return apis, errors

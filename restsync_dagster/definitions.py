@@ -1,0 +1,47 @@
+"""Dagster definitions for every API config in the configs folder.
+
+`RESTSYNC_CONFIGS_DIR` points at another folder. A broken config file is logged with every
+problem it has and left out, so the other APIs keep loading in the UI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from dagster import Definitions
+from dagster_dlt import DagsterDltResource
+
+from restsync_dagster.assets import build_api_assets
+from restsync_dagster.config import ApiConfig, load_config_dir
+from restsync_dagster.settings import warn_plaintext_secrets
+
+log = logging.getLogger("restsync_dagster")
+CONFIGS_ENV = "RESTSYNC_CONFIGS_DIR"
+
+
+def configs_dir() -> Path:
+    if os.environ.get(CONFIGS_ENV):
+        return Path(os.environ[CONFIGS_ENV])
+    beside_package = Path(__file__).resolve().parent.parent / "configs"
+    return beside_package if beside_package.is_dir() else Path.cwd() / "configs"
+
+
+def build_definitions(apis: list[ApiConfig]) -> Definitions:
+    for api in apis:
+        warn_plaintext_secrets(api)
+    return Definitions(
+        assets=[build_api_assets(api) for api in apis],
+        resources={"dlt": DagsterDltResource()},
+    )
+
+
+def load_definitions(folder: Path | None = None) -> Definitions:
+    apis, errors = load_config_dir(folder or configs_dir())
+    for error in errors:
+        log.error("config left out: %s", error)
+    return build_definitions(apis)
+
+
+defs = load_definitions()

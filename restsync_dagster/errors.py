@@ -1,0 +1,61 @@
+"""Errors that tell the user where to look: config file, resource, field, and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+class RestsyncError(Exception):
+    """Base of every error restsync raises on purpose."""
+
+
+class ConfigError(RestsyncError):
+    """A config file is broken; names the file, the resource and the field."""
+
+    def __init__(
+        self,
+        source_file: Optional[Path | str],
+        message: str,
+        resource: Optional[str] = None,
+        field: Optional[str] = None,
+    ) -> None:
+        self.source_file = str(source_file) if source_file else "<config>"
+        self.resource = resource
+        self.field = field
+        self.message = message
+        where = [self.source_file]
+        if resource:
+            where.append(f"resource '{resource}'")
+        if field:
+            where.append(f"field '{field}'")
+        super().__init__(f"{': '.join(where)}: {message}")
+
+
+class ConfigErrors(RestsyncError):
+    """Every problem found in one or more config files, reported at once."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  - {error}" for error in errors)
+        super().__init__(f"{len(errors)} config error(s):\n{lines}")
+
+
+class MissingSettingError(RestsyncError):
+    """A secret or config value the API needs at run time is not set anywhere dlt looks."""
+
+    def __init__(self, api: str, name: str, field: str, source_file: Optional[str], secret: bool) -> None:
+        self.api = api
+        self.name = name
+        self.env_var = f"SOURCES__{api.upper()}__{name.upper()}"
+        kind = "secret" if secret else "setting"
+        toml = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
+        super().__init__(
+            f"{source_file or api}: field '{field}' needs the {kind} '{name}' of API '{api}', "
+            f"which is not set. Set the environment variable {self.env_var}, or add "
+            f"'{name} = \"...\"' under [sources.{api}] in {toml}."
+        )
+
+
+class ResourceFailedError(RestsyncError):
+    """One or more resources of a run failed while the others were loaded."""

@@ -1,0 +1,214 @@
+"""The HTTP session every resource uses: retries, token renewal, host allowlist, statistics.
+
+dlt's retrying session resends a request exactly as first signed (a stale token after a long
+Retry-After wait) and follows next links to any host with the credentials attached. This session
+re-signs every attempt with the current credentials, renews an OAuth2 token once on a 401, refuses
+URLs outside the API's hosts, and fails with a message naming API, resource, path and status.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import requests
+from requests.hooks import default_hooks, dispatch_hook
+
+from restsync_dagster.auth import RenewingOAuth2
+from restsync_dagster.config import ErrorHandling
+from restsync_dagster.errors import RestsyncError
+
+log = logging.getLogger("restsync_dagster.http")
+
+
+class ApiRequestError(requests.HTTPError, RestsyncError):
+    """A request failed for good; says which API, resource, path and status, never a secret."""
+
+
+class UnsafeUrlError(RestsyncError):
+    """A URL (usually a next link) points outside the API's allowed hosts or carries credentials."""
+
+
+@dataclass
+class RequestStats:
+    """Counts one resource's HTTP work, for asset metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    ignored: int = 0
+    token_renewals: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "retries": self.retries, "ignored": self.ignored, "token_renewals": self.token_renewals}
+
+
+def host_key(url: str) -> str:
+    parts = urlsplit(url)
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{(parts.hostname or '').lower()}:{parts.port or default_port}"
+
+
+class ApiSession(requests.Session):
+    """A requests session bound to one API resource: its auth, error handling and allowed hosts."""
+
+    def __init__(
+        self,
+        api_name: str,
+        resource_name: str,
+        base_url: str,
+        auth: Optional[requests.auth.AuthBase],
+        handling: ErrorHandling,
+        allowed_hosts: tuple[str, ...] = (),
+        pool_size: int = 16,
+    ) -> None:
+        super().__init__()
+        self.api_name = api_name
+        self.resource_name = resource_name
+        self.auth = auth
+        self.handling = handling
+        self.allowed = {host_key(base_url)} | {host_key(h if "://" in h else f"https://{h}") for h in allowed_hosts}
+        self.allowed_schemes = {urlsplit(base_url).scheme}
+        self.stats = RequestStats()
+        self.trust_env = False  # no ~/.netrc credentials or proxies sneaking in
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.headers["User-Agent"] = "restsync-dagster (dlt)"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "ApiSession":
+        # dlt deep-copies the source config to validate it; the copy must not open new pools.
+        return self
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self._check_url(request.url or "")
+        hooks = request.hooks
+        request.hooks = default_hooks()
+        kwargs.setdefault("timeout", self.handling.timeout)
+        response = self._send_with_retries(request, kwargs)
+        request.hooks = hooks
+        if response.status_code in self.handling.ignore_statuses:
+            self.stats.add(ignored=1)
+            log.warning(
+                "%s.%s: %s %s answered %s, ignored as configured",
+                self.api_name, self.resource_name, request.method, _path(request.url), response.status_code,
+            )
+        elif response.status_code >= 400:
+            raise self._failure(request, response)
+        return dispatch_hook("response", hooks, response, **kwargs)
+
+    def _send_with_retries(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
+        attempt = 0
+        renewed = False
+        while True:
+            self.stats.add(requests=1)
+            try:
+                response = super().send(request, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt >= self.handling.max_retries:
+                    raise ApiRequestError(
+                        f"{self._where(request)} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
+                    ) from None
+                self._sleep(self._backoff(attempt))
+                attempt += 1
+                self._resign(request)
+                continue
+            if response.status_code == 401 and isinstance(self.auth, RenewingOAuth2) and not renewed:
+                response.close()
+                self.auth.invalidate(request.headers.get("Authorization"))
+                self.stats.add(token_renewals=1)
+                renewed = True
+                self._resign(request)
+                continue
+            if response.status_code in self.handling.retry_statuses and attempt < self.handling.max_retries:
+                wait = self._retry_after(response)
+                if wait is not None and wait > self.handling.max_retry_wait:
+                    raise ApiRequestError(
+                        f"{self._where(request)} answered {response.status_code} with Retry-After of {wait:.0f}s, "
+                        f"longer than error_handling.max_retry_wait ({self.handling.max_retry_wait:.0f}s)",
+                        response=response,
+                    )
+                response.close()
+                self._sleep(wait if wait is not None else self._backoff(attempt))
+                attempt += 1
+                self.stats.add(retries=1)
+                self._resign(request)
+                continue
+            response.attempts = attempt + 1  # type: ignore[attr-defined]
+            return response
+
+    def _resign(self, request: requests.PreparedRequest) -> None:
+        """Sign again with the current credentials: a token may have been renewed meanwhile."""
+        if self.auth is not None:
+            request.headers.pop("Authorization", None)
+            self.auth(request)
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.handling.backoff_factor * (2**attempt)
+        return min(base + random.uniform(0, base / 4), self.handling.max_retry_wait)
+
+    @staticmethod
+    def _retry_after(response: requests.Response) -> Optional[float]:
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+    @staticmethod
+    def _sleep(seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise UnsafeUrlError(
+                f"{self.api_name}.{self.resource_name}: refused a URL carrying userinfo (host {parts.hostname}); "
+                "a next link must not smuggle credentials"
+            )
+        if parts.scheme not in self.allowed_schemes or host_key(url) not in self.allowed:
+            raise UnsafeUrlError(
+                f"{self.api_name}.{self.resource_name}: refused to send credentials to {parts.scheme}://"
+                f"{parts.hostname}{f':{parts.port}' if parts.port else ''}, which is not the API's host; "
+                "if the API really serves pages from there, add it to client.allowed_hosts"
+            )
+
+    def _where(self, request: requests.PreparedRequest) -> str:
+        return f"API '{self.api_name}', resource '{self.resource_name}': {request.method} {_path(request.url)}"
+
+    def _failure(self, request: requests.PreparedRequest, response: requests.Response) -> ApiRequestError:
+        attempts = getattr(response, "attempts", 1)
+        hint = {
+            401: "check the credentials (SOURCES__%s__...)" % self.api_name.upper(),
+            403: "the credentials lack permission; add 403 to error_handling.ignore_statuses to skip such requests",
+            404: "the path does not exist; check endpoint.path",
+        }.get(response.status_code, "")
+        return ApiRequestError(
+            f"{self._where(request)} answered {response.status_code} {response.reason or ''}".rstrip()
+            + (f" after {attempts} attempt(s)" if attempts > 1 else "")
+            + (f"; {hint}" if hint else ""),
+            response=response,
+        )
+
+
+def _path(url: Optional[str]) -> str:
+    """Only the path: query strings can carry tokens or api keys."""
+    return urlsplit(url or "").path or "/"

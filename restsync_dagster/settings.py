@@ -1,0 +1,110 @@
+"""Secrets and settings, resolved the dlt way when a run starts (never at code-location load).
+
+A config value `${secrets.api_key}` is looked up as `sources.<api>.api_key` through dlt's
+providers: the environment variable `SOURCES__<API>__API_KEY`, then `.dlt/secrets.toml`;
+`${config.email}` likewise through `.dlt/config.toml`. `base_url` and an OAuth2 `token_url` can be
+overridden the same way (`SOURCES__<API>__BASE_URL`, `SOURCES__<API>__TOKEN_URL`) without editing YAML.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import dlt
+
+from restsync_dagster.config import ApiConfig, Resource
+from restsync_dagster.errors import MissingSettingError
+
+PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)\}")
+SECRET_AUTH_FIELDS = ("token", "password", "api_key", "client_secret", "refresh_token", "client_id", "username")
+
+
+@dataclass(frozen=True)
+class ResolvedClient:
+    base_url: str
+    auth: Optional[dict[str, Any]]
+    headers: dict[str, str]
+
+
+def lookup(api: ApiConfig, name: str, secret: bool, field: str) -> str:
+    accessor = dlt.secrets if secret else dlt.config
+    value = accessor.get(f"sources.{api.name}.{name}")
+    if value is None and not secret:
+        value = dlt.secrets.get(f"sources.{api.name}.{name}")
+    if value is None or value == "":
+        raise MissingSettingError(api.name, name, field, api.source_file, secret)
+    return str(value)
+
+
+def resolve_text(api: ApiConfig, value: Any, field: str) -> Any:
+    """Fill every `${secrets.x}` / `${config.x}` in a string; other values pass through."""
+    if not isinstance(value, str):
+        return value
+    return PLACEHOLDER.sub(lambda m: lookup(api, m.group(2), m.group(1) == "secrets", field), value)
+
+
+def _override(api: ApiConfig, name: str) -> Optional[str]:
+    value = dlt.config.get(f"sources.{api.name}.{name}")
+    return str(value) if value else None
+
+
+def resolve_client(api: ApiConfig) -> ResolvedClient:
+    """Base URL, auth and headers with every secret filled in; raises MissingSettingError."""
+    base_url = (_override(api, "base_url") or resolve_text(api, api.client.base_url, "client.base_url")).rstrip("/")
+    auth = None
+    if api.client.auth is not None:
+        auth = {
+            key: resolve_text(api, value, f"client.auth.{key}")
+            for key, value in api.client.auth.model_dump().items()
+        }
+        if "token_url" in auth:
+            auth["token_url"] = _override(api, "token_url") or auth["token_url"]
+    headers = {k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()}
+    return ResolvedClient(base_url=base_url, auth=auth, headers=headers)
+
+
+def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], dict[str, str]]:
+    """A resource's query params and headers with settings filled in; raises MissingSettingError."""
+    params = {k: resolve_text(api, v, f"endpoint.params.{k}") for k, v in resource.endpoint.params.items()}
+    headers = {k: resolve_text(api, v, f"endpoint.headers.{k}") for k, v in resource.endpoint.headers.items()}
+    return params, headers
+
+
+def secret_values(api: ApiConfig) -> list[str]:
+    """Every secret value this API resolves to right now, for redaction; missing ones are skipped."""
+    values = []
+    if api.client.auth is None:
+        return values
+    for key, value in api.client.auth.model_dump().items():
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str):
+            for match in PLACEHOLDER.finditer(value):
+                try:
+                    values.append(lookup(api, match.group(2), match.group(1) == "secrets", key))
+                except MissingSettingError:
+                    continue
+            if not PLACEHOLDER.search(value) and value:
+                values.append(value)
+    return values
+
+
+def warn_plaintext_secrets(api: ApiConfig) -> list[str]:
+    """Warn for auth fields written literally into the YAML: they belong in secrets.toml or the env."""
+    fields = []
+    if api.client.auth is None:
+        return fields
+    for key, value in api.client.auth.model_dump().items():
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str) and value and not PLACEHOLDER.search(value):
+            if key == "password" and api.client.auth.type == "http_basic" and len(value) <= 1:
+                continue  # the conventional dummy password of api-key-as-user basic auth
+            fields.append(f"client.auth.{key}")
+    for field in fields:
+        warnings.warn(
+            f"{api.source_file or api.name}: field '{field}' holds a plain-text secret; write "
+            f"'${{secrets.<name>}}' and set it in .dlt/secrets.toml under [sources.{api.name}] or as "
+            f"SOURCES__{api.name.upper()}__<NAME>",
+            stacklevel=2,
+        )
+    return fields

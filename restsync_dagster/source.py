@@ -1,0 +1,210 @@
+"""Canonical config -> dlt source.
+
+Top-level resources are compiled to dlt `rest_api` endpoint configs and built by dlt's own
+`rest_api_resources`. Child resources are dlt transformers (see `children.py`) fed either by their
+parent resource in the same run, or by the parent's records already in the destination when the
+parent is not selected, so materializing a child alone never re-crawls or re-cursors its parent.
+
+`compile_rest_api_config` also emits the whole API as one plain dlt `RESTAPIConfig` (children as
+`{resources.<parent>.<field>}`), which the benchmarks run through plain `rest_api_source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+
+import dlt
+from dlt.extract import DltResource, DltSource
+from dlt.sources.rest_api import rest_api_resources
+from dlt.sources.rest_api.config_setup import create_response_hooks
+
+from restsync_dagster.auth import build_auth
+from restsync_dagster.children import child_resource
+from restsync_dagster.config import ApiConfig, Resource
+from restsync_dagster.http import ApiSession, RequestStats
+from restsync_dagster.paginators import build_paginator
+from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
+
+StoredRows = Callable[[], Iterable[list[dict[str, Any]]]]
+
+
+@dataclass
+class BuiltSource:
+    """A fresh dlt source for one run, with the per-resource HTTP statistics it will fill."""
+
+    source: DltSource
+    stats: dict[str, RequestStats] = field(default_factory=dict)
+
+
+def resource_hints(resource: Resource) -> dict[str, Any]:
+    """The dlt resource hints every build of this resource shares."""
+    return {
+        "name": resource.name,
+        "table_name": resource.name,
+        "primary_key": list(resource.primary_key_columns),
+        "write_disposition": resource.write_disposition,
+    }
+
+
+def shape_source(api: ApiConfig) -> DltSource:
+    """A source with every resource's name, hints and parent edges, and no I/O or secrets.
+
+    dagster-dlt derives asset specs from a source at code-location load; secrets are resolved only
+    when a run starts, so the specs come from this shape and each run builds a real source.
+    """
+    built: dict[str, DltResource] = {}
+    for resource in _topological(api):
+        if resource.parent is None:
+            built[resource.name] = dlt.resource(_nothing, **resource_hints(resource))()
+        else:
+            built[resource.name] = dlt.transformer(_nothing_from, data_from=built[resource.parent], **resource_hints(resource))
+    return _as_source(api, list(built.values()))
+
+
+def build_source(
+    api: ApiConfig,
+    selected: Iterable[str],
+    stored_parents: Optional[Mapping[str, StoredRows]] = None,
+    client: Optional[ResolvedClient] = None,
+) -> BuiltSource:
+    """A real source for the selected resources, plus the ancestors they need.
+
+    `stored_parents` maps a parent that is not selected to a reader of its records in the
+    destination; a needed parent missing from it is crawled live (without loading it).
+    """
+    selected = set(selected)
+    stored_parents = stored_parents or {}
+    client = client or resolve_client(api)
+    auth = build_auth(api.name, client.auth) if client.auth else None
+    needed = _with_ancestors(api, selected, stop_at=set(stored_parents) - selected)
+    stats: dict[str, RequestStats] = {}
+    built: dict[str, DltResource] = {}
+    for resource in _topological(api):
+        if resource.name not in needed:
+            continue
+        if resource.name in stored_parents and resource.name not in selected:
+            built[resource.name] = dlt.resource(stored_parents[resource.name], **resource_hints(resource))()
+            continue
+        session = _session(api, resource, client, auth)
+        stats[resource.name] = session.stats
+        if resource.parent is None:
+            built[resource.name] = _top_level_resource(api, resource, client, session)
+        else:
+            params, headers = resolve_params(api, resource)
+            built[resource.name] = child_resource(
+                api,
+                resource,
+                parent=built[resource.parent],
+                session=session,
+                base_url=client.base_url,
+                params=params,
+                headers={**client.headers, **headers},
+                hooks=_hooks(api, resource),
+                make_paginator=lambda r=resource: _paginator(api, r),
+                hints=resource_hints(resource),
+            )
+    source = _as_source(api, list(built.values())).with_resources(*sorted(selected))
+    return BuiltSource(source=source, stats=stats)
+
+
+def compile_endpoint(api: ApiConfig, resource: Resource, params: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """One resource as a dlt rest_api endpoint resource dict."""
+    endpoint: dict[str, Any] = {
+        "path": resource.endpoint.path,
+        "params": dict(params),
+        "paginator": _paginator(api, resource),
+    }
+    if headers:
+        endpoint["headers"] = dict(headers)
+    if resource.endpoint.data_selector:
+        endpoint["data_selector"] = resource.endpoint.data_selector
+    ignore = api.error_handling_for(resource).ignore_statuses
+    if ignore:
+        endpoint["response_actions"] = [{"status_code": status, "action": "ignore"} for status in ignore]
+    return {**resource_hints(resource), "endpoint": endpoint}
+
+
+def compile_rest_api_config(api: ApiConfig, client: Optional[ResolvedClient] = None) -> dict[str, Any]:
+    """The whole API as a plain dlt RESTAPIConfig (for running it through dlt alone)."""
+    client = client or resolve_client(api)
+    resources = []
+    for resource in api.resources:
+        params, headers = resolve_params(api, resource)
+        resources.append(compile_endpoint(api, resource, params, headers))
+    session = _session(api, api.resources[0], client, build_auth(api.name, client.auth) if client.auth else None)
+    return {"client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)}, "resources": resources}
+
+
+def _top_level_resource(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> DltResource:
+    params, headers = resolve_params(api, resource)
+    config = {
+        "client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)},
+        "resources": [compile_endpoint(api, resource, params, headers)],
+    }
+    return rest_api_resources(config)[0]  # type: ignore[arg-type]
+
+
+def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: Any) -> ApiSession:
+    return ApiSession(
+        api_name=api.name,
+        resource_name=resource.name,
+        base_url=client.base_url,
+        auth=auth,
+        handling=api.error_handling_for(resource),
+        allowed_hosts=api.client.allowed_hosts,
+        pool_size=max(api.child_concurrency, 4),
+    )
+
+
+def _paginator(api: ApiConfig, resource: Resource) -> Any:
+    return build_paginator(
+        resource.endpoint.paginator,
+        label=f"API '{api.name}', resource '{resource.name}'",
+        max_pages=api.error_handling_for(resource).max_pages,
+    )
+
+
+def _hooks(api: ApiConfig, resource: Resource) -> Optional[dict[str, Any]]:
+    ignore = api.error_handling_for(resource).ignore_statuses
+    return create_response_hooks([{"status_code": s, "action": "ignore"} for s in ignore]) if ignore else None
+
+
+def _with_ancestors(api: ApiConfig, names: set[str], stop_at: set[str]) -> set[str]:
+    """The selected resources plus every parent needed to feed them, up to stored parents."""
+    needed = set(names)
+    for name in names:
+        parent = api.resource(name).parent
+        while parent is not None:
+            needed.add(parent)
+            if parent in stop_at:
+                break
+            parent = api.resource(parent).parent
+    return needed
+
+
+def _topological(api: ApiConfig) -> list[Resource]:
+    """Parents before children (config validation guarantees the graph is acyclic)."""
+    ordered: list[Resource] = []
+    placed: set[str] = set()
+    pending = list(api.resources)
+    while pending:
+        for resource in list(pending):
+            if resource.parent is None or resource.parent in placed:
+                ordered.append(resource)
+                placed.add(resource.name)
+                pending.remove(resource)
+    return ordered
+
+
+def _as_source(api: ApiConfig, resources: list[DltResource]) -> DltSource:
+    return DltSource.from_data(dlt.Schema(api.name), section=api.name, data=resources)
+
+
+def _nothing() -> Iterator[dict[str, Any]]:
+    """Shape-only resources never run; a run always builds its own source."""
+    yield from ()
+
+
+def _nothing_from(items: Any) -> Iterator[dict[str, Any]]:
+    yield from ()
