@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, AutomationCondition
 from dagster._core.definitions.metadata.source_code import CodeReferencesMetadataSet, CodeReferencesMetadataValue, LocalFileCodeReference
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
@@ -93,6 +93,8 @@ class RestsyncTranslator(DagsterDltTranslator):
         return default.replace_attributes(
             key=asset_key(api.name, resource.name),
             deps=[asset_key(api.name, resource.parent)] if resource.parent else [],
+            # children follow parents: a parent materialized without its children requests them
+            automation_condition=AutomationCondition.eager() if resource.parent else None,
             group_name=api.name,
             description=describe(api, resource),
             kinds={"dlt", destination_kind()},

@@ -23,6 +23,29 @@ from restsync_dagster.errors import RestsyncError
 from restsync_dagster.http import ApiSession
 
 
+PARENT_MARK_KEY = "_dlt_load_id"
+_MARK_STATE_KEY = "parents_loaded_through"
+
+
+def parent_mark(pipeline_state: Mapping[str, Any], source_name: str, resource_name: str) -> Optional[str]:
+    """The newest parent load id whose children this resource has fetched (None: never ran)."""
+    resource_state = pipeline_state.get("sources", {}).get(source_name, {}).get("resources", {}).get(resource_name, {})
+    value = resource_state.get(_MARK_STATE_KEY)
+    return str(value) if value else None
+
+
+def _advance_mark(batch: list[dict[str, Any]]) -> None:
+    """Record, in the child's dlt resource state, the parent loads it has now covered.
+
+    The state is committed with the child's own load, so a failed run does not move it.
+    """
+    marks = [str(record[PARENT_MARK_KEY]) for record in batch if record.get(PARENT_MARK_KEY)]
+    if not marks:
+        return
+    state = dlt.current.resource_state()
+    state[_MARK_STATE_KEY] = max([*marks, state.get(_MARK_STATE_KEY) or ""])
+
+
 class MissingParentFieldError(RestsyncError):
     """A parent record lacks the field the child's path is filled from."""
 
@@ -79,10 +102,12 @@ def child_resource(
                 rows = fetch_one(record)
                 if rows:
                     yield rows
-            return
-        with ThreadPoolExecutor(max_workers=min(api.child_concurrency, len(batch)), thread_name_prefix=f"{api.name}.{resource.name}") as pool:
-            for rows in pool.map(fetch_one, batch):
-                if rows:
-                    yield rows
+        else:
+            workers = min(api.child_concurrency, len(batch))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}.{resource.name}") as pool:
+                for rows in pool.map(fetch_one, batch):
+                    if rows:
+                        yield rows
+        _advance_mark(batch)
 
     return dlt.transformer(fetch_children, data_from=parent, **hints)

@@ -142,12 +142,29 @@ class ErrorHandling(_Strict):
 
 
 class IncrementalConfig(_Strict):
-    """Fetch only records changed since the last loaded cursor value."""
+    """Fetch only records changed since the last loaded cursor value.
+
+    `param` is the query parameter the API filters on (`?updated_since=<cursor>`); `lag_seconds`
+    re-reads a window before the cursor for late updates (merge on the key absorbs the overlap);
+    `probe_params` ask the API for its newest record, which the change sensor compares to the cursor.
+    """
 
     cursor_path: str
     param: str
     initial_value: str
     lag_seconds: float = Field(default=0, ge=0)
+    probe_params: dict[str, Union[str, int]] = Field(default_factory=dict)
+
+
+class Schedule(_Strict):
+    cron: str = "0 * * * *"
+    timezone: str = "UTC"
+    enabled: bool = True
+
+
+class Sensor(_Strict):
+    enabled: bool = True
+    minimum_interval_seconds: int = Field(default=60, ge=5)
 
 
 class Client(_Strict):
@@ -215,6 +232,8 @@ class ApiConfig(_Strict):
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     resources: tuple[Resource, ...]
     child_concurrency: int = Field(default=8, ge=1, le=64)
+    schedule: Schedule = Field(default_factory=Schedule)
+    sensor: Sensor = Field(default_factory=Sensor)
     source_file: Optional[str] = None
 
     def resource(self, name: str) -> Resource:

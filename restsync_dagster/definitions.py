@@ -14,6 +14,7 @@ from dagster import Definitions
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.assets import build_api_assets
+from restsync_dagster.automation import api_job, api_schedule, change_sensor
 from restsync_dagster.config import ApiConfig, load_config_dir
 from restsync_dagster.settings import warn_plaintext_secrets
 
@@ -29,10 +30,20 @@ def configs_dir() -> Path:
 
 
 def build_definitions(apis: list[ApiConfig]) -> Definitions:
+    jobs, schedules, sensors = [], [], []
     for api in apis:
         warn_plaintext_secrets(api)
+        job = api_job(api)
+        jobs.append(job)
+        schedules.append(api_schedule(api, job))
+        sensor = change_sensor(api, job)
+        if sensor is not None:
+            sensors.append(sensor)
     return Definitions(
         assets=[build_api_assets(api) for api in apis],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
         resources={"dlt": DagsterDltResource()},
     )
 

@@ -1,8 +1,10 @@
-"""One run of an API's multi-asset: plan what to extract, build a fresh source, load, report.
+"""One run of an API's multi-asset, in phases by depth: parents load first, then their children.
 
-A child whose parent is not selected reads its parents' keys from the destination (the parent
-asset's table) instead of re-crawling the parent through the API: that is the least work that is
-correct, and it never touches the parent's incremental state.
+A child reads its parents' keys from the destination (the parent asset's table), only those parent
+rows loaded since the child last ran (`_dlt_load_id` above the child's mark). So a child is
+refreshed only for new or changed parents; materializing a child alone neither re-crawls its
+parent nor moves the parent's incremental cursor (dlt would, without loading the parent's rows).
+A child whose parent was never loaded crawls the parent list live, without loading it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import dlt
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 
+from restsync_dagster.children import PARENT_MARK_KEY, parent_mark
 from restsync_dagster.config import ApiConfig
 from restsync_dagster.destination import make_pipeline
 from restsync_dagster.errors import MissingSettingError, ResourceFailedError
 from restsync_dagster.http import RequestStats
-from restsync_dagster.settings import resolve_client, resolve_params
+from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
 from restsync_dagster.source import StoredRows, build_source
 
 PARENT_KEY_BATCH = 100
+FULL_REFRESH_TAG = "restsync/full_refresh"
 
 
 def run_api(
@@ -32,21 +36,51 @@ def run_api(
     selected = {key.path[-1] for key in context.selected_asset_keys}
     client = resolve_client(api)
     runnable, unresolved = _resolvable(api, selected)
-    pipeline = make_pipeline(api.name)
-    if runnable:
-        stored = stored_parent_readers(api, pipeline, runnable)
-        built = build_source(api, runnable, stored_parents=stored, client=client)
-        context.log.info(
-            f"{api.name}: extracting {sorted(runnable)}"
-            + (f"; parents read from the destination: {sorted(stored)}" if stored else "")
-        )
-        for event in dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator):
-            yield with_request_stats(event, built.stats)
+    full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+    for phase in phases(api, runnable):
+        yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh)
     if unresolved:
         raise ResourceFailedError(
             f"{len(unresolved)} resource(s) of API '{api.name}' could not run; the others were loaded:\n"
             + "\n".join(f"  - {name}: {error}" for name, error in sorted(unresolved.items()))
         )
+
+
+def phases(api: ApiConfig, names: set[str]) -> list[set[str]]:
+    """Selected resources grouped by depth: top-level first, then children, grandchildren..."""
+    by_depth: dict[int, set[str]] = {}
+    for name in names:
+        by_depth.setdefault(_depth(api, name), set()).add(name)
+    return [by_depth[depth] for depth in sorted(by_depth)]
+
+
+def _depth(api: ApiConfig, name: str) -> int:
+    depth, parent = 0, api.resource(name).parent
+    while parent is not None:
+        depth, parent = depth + 1, api.resource(parent).parent
+    return depth
+
+
+def _run_phase(
+    context: AssetExecutionContext,
+    dlt_resource: DagsterDltResource,
+    api: ApiConfig,
+    translator: DagsterDltTranslator,
+    client: ResolvedClient,
+    names: set[str],
+    full_refresh: bool,
+) -> Iterator[Any]:
+    pipeline = make_pipeline(api.name)
+    stored = stored_parent_readers(api, pipeline, names, full_refresh)
+    built = build_source(api, names, stored_parents=stored, client=client)
+    context.log.info(
+        f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
+    )
+    kwargs = {"refresh": "drop_data"} if full_refresh else {}
+    for event in dlt_resource.run(
+        context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs
+    ):
+        yield with_request_stats(event, built.stats)
 
 
 def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, MissingSettingError]]:
@@ -60,36 +94,37 @@ def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str,
     runnable = set()
     for name in selected - set(unresolved):
         parent = api.resource(name).parent
-        blocked = False
-        while parent is not None:
-            if parent in unresolved:
-                blocked = True
-                break
+        while parent is not None and parent not in unresolved:
             parent = api.resource(parent).parent
-        if not blocked:
+        if parent is None:
             runnable.add(name)
     return runnable, unresolved
 
 
-def stored_parent_readers(api: ApiConfig, pipeline: dlt.Pipeline, runnable: set[str]) -> dict[str, StoredRows]:
-    """For each child whose parent is not in this run, the parent's keys as already loaded."""
-    wanted: dict[str, str] = {}
-    for name in runnable:
-        resource = api.resource(name)
-        if resource.parent and resource.parent not in runnable and resource.endpoint.parent_ref:
-            wanted[resource.parent] = resource.endpoint.parent_ref[1]
+def stored_parent_readers(api: ApiConfig, pipeline: dlt.Pipeline, names: set[str], full_refresh: bool) -> dict[str, StoredRows]:
+    """For each child in this phase, its parent's keys loaded since the child's mark."""
+    wanted = {
+        api.resource(name).parent: name
+        for name in names
+        if api.resource(name).parent is not None and api.resource(name).parent not in names
+    }
     if not wanted:
         return {}
     pipeline.sync_destination()
     readers: dict[str, StoredRows] = {}
-    for parent, field in wanted.items():
-        values = _loaded_values(pipeline, parent, field)
+    for parent, child in wanted.items():
+        assert parent is not None
+        ref = api.resource(child).endpoint.parent_ref
+        assert ref is not None
+        mark = None if full_refresh else parent_mark(pipeline.state, api.name, child)
+        values = _loaded_keys(pipeline, parent, ref[1], since_load_id=mark)
         if values is not None:
-            readers[parent] = _batches(field, values)
+            readers[parent] = _batches(ref[1], values)
     return readers
 
 
-def _loaded_values(pipeline: dlt.Pipeline, table: str, field: str) -> Optional[list[Any]]:
+def _loaded_keys(pipeline: dlt.Pipeline, table: str, field: str, since_load_id: Optional[str]) -> Optional[list[tuple[Any, str]]]:
+    """(key, _dlt_load_id) of the parent rows loaded after `since_load_id`; None if never loaded."""
     schema = pipeline.default_schema if pipeline.default_schema_name else None
     if schema is None or table not in schema.tables:
         return None
@@ -98,14 +133,21 @@ def _loaded_values(pipeline: dlt.Pipeline, table: str, field: str) -> Optional[l
         return None
     with pipeline.sql_client() as client:
         qualified = client.make_qualified_table_name(table)
-        rows = client.execute_sql(f"SELECT DISTINCT {client.escape_column_name(column)} FROM {qualified}")
-    return [row[0] for row in rows or []]
+        key = client.escape_column_name(column)
+        load_id = client.escape_column_name("_dlt_load_id")
+        query = f"SELECT {key}, max({load_id}) FROM {qualified}"
+        args: list[Any] = []
+        if since_load_id is not None:
+            query += f" WHERE {load_id} > %s"
+            args.append(since_load_id)
+        rows = client.execute_sql(query + f" GROUP BY {key}", *args)
+    return [(row[0], row[1]) for row in rows or []]
 
 
-def _batches(field: str, values: list[Any]) -> StoredRows:
+def _batches(field: str, values: list[tuple[Any, str]]) -> StoredRows:
     def read() -> Iterator[list[dict[str, Any]]]:
         for start in range(0, len(values), PARENT_KEY_BATCH):
-            yield [{field: value} for value in values[start : start + PARENT_KEY_BATCH]]
+            yield [{field: key, PARENT_MARK_KEY: load_id} for key, load_id in values[start : start + PARENT_KEY_BATCH]]
 
     return read
 

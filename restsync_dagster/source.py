@@ -89,7 +89,7 @@ def build_source(
         session = _session(api, resource, client, auth)
         stats[resource.name] = session.stats
         if resource.parent is None:
-            built[resource.name] = _top_level_resource(api, resource, client, session)
+            built[resource.name] = _top_level_resource(api, resource, client, session, incremental=resource.name in selected)
         else:
             params, headers = resolve_params(api, resource)
             built[resource.name] = child_resource(
@@ -108,8 +108,14 @@ def build_source(
     return BuiltSource(source=source, stats=stats)
 
 
-def compile_endpoint(api: ApiConfig, resource: Resource, params: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
-    """One resource as a dlt rest_api endpoint resource dict."""
+def compile_endpoint(
+    api: ApiConfig, resource: Resource, params: Mapping[str, Any], headers: Mapping[str, str], incremental: bool = True
+) -> dict[str, Any]:
+    """One resource as a dlt rest_api endpoint resource dict.
+
+    `incremental=False` compiles a resource that is crawled only to feed its children in this run:
+    it must not read or move its own cursor, since its rows are not loaded.
+    """
     endpoint: dict[str, Any] = {
         "path": resource.endpoint.path,
         "params": dict(params),
@@ -119,6 +125,14 @@ def compile_endpoint(api: ApiConfig, resource: Resource, params: Mapping[str, An
         endpoint["headers"] = dict(headers)
     if resource.endpoint.data_selector:
         endpoint["data_selector"] = resource.endpoint.data_selector
+    if incremental and resource.incremental is not None:
+        endpoint["incremental"] = {
+            "start_param": resource.incremental.param,
+            "cursor_path": resource.incremental.cursor_path,
+            "initial_value": resource.incremental.initial_value,
+        }
+        if resource.incremental.lag_seconds:
+            endpoint["incremental"]["lag"] = resource.incremental.lag_seconds
     ignore = api.error_handling_for(resource).ignore_statuses
     if ignore:
         endpoint["response_actions"] = [{"status_code": status, "action": "ignore"} for status in ignore]
@@ -136,11 +150,13 @@ def compile_rest_api_config(api: ApiConfig, client: Optional[ResolvedClient] = N
     return {"client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)}, "resources": resources}
 
 
-def _top_level_resource(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> DltResource:
+def _top_level_resource(
+    api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, incremental: bool
+) -> DltResource:
     params, headers = resolve_params(api, resource)
     config = {
         "client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)},
-        "resources": [compile_endpoint(api, resource, params, headers)],
+        "resources": [compile_endpoint(api, resource, params, headers, incremental=incremental)],
     }
     return rest_api_resources(config)[0]  # type: ignore[arg-type]
 

@@ -1,0 +1,152 @@
+"""Schedules and sensors built from each API's config.
+
+- A schedule per API (cron + timezone from the config) runs all its assets: incremental resources
+  fetch only what changed, the others reload and merge.
+- A change sensor per API asks the API cheaply whether anything changed since what it saw last
+  (one record, newest first, per incremental resource) and requests a run of exactly the changed
+  resources and their descendants, or says why it skipped.
+- Children follow parents through declarative automation (see `assets.py`): a child whose parent
+  was materialized by a run that did not include it is requested by Dagster's automation sensor.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Optional
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dlt.common import jsonpath
+
+from restsync_dagster.auth import build_auth
+from restsync_dagster.config import ApiConfig, Resource
+from restsync_dagster.http import ApiSession
+from restsync_dagster.settings import resolve_client, resolve_params
+
+API_TAG = "restsync/api"
+
+
+def api_job(api: ApiConfig) -> UnresolvedAssetJobDefinition:
+    return define_asset_job(
+        name=f"{api.name}_job",
+        selection=AssetSelection.groups(api.name),
+        tags={API_TAG: api.name},
+        description=f"All assets of the {api.name} API.",
+    )
+
+
+def api_schedule(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+    return ScheduleDefinition(
+        name=f"{api.name}_schedule",
+        job=job,
+        cron_schedule=api.schedule.cron,
+        execution_timezone=api.schedule.timezone,
+        default_status=DefaultScheduleStatus.RUNNING if api.schedule.enabled else DefaultScheduleStatus.STOPPED,
+        description=f"Refresh {api.name}: incremental resources fetch only changes, the others reload and merge.",
+    )
+
+
+def newest_cursor(api: ApiConfig, resource: Resource, session: ApiSession, base_url: str) -> Optional[str]:
+    """The cursor value of the API's newest record of this resource (None when it has none)."""
+    assert resource.incremental is not None
+    params, headers = resolve_params(api, resource)
+    response = session.get(
+        f"{base_url}/{resource.endpoint.path.lstrip('/')}",
+        params={**params, **resource.incremental.probe_params},
+        headers=headers,
+    )
+    payload = response.json()
+    records = jsonpath.find_values(resource.endpoint.data_selector, payload) if resource.endpoint.data_selector else payload
+    if records and isinstance(records[0], list):
+        records = records[0]
+    if not records:
+        return None
+    values = jsonpath.find_values(resource.incremental.cursor_path, records[0])
+    return str(values[0]) if values else None
+
+
+def _later(candidate: Optional[str], seen: Optional[str]) -> bool:
+    if candidate is None:
+        return False
+    if seen is None:
+        return True
+    try:
+        return datetime.fromisoformat(candidate.replace("Z", "+00:00")) > datetime.fromisoformat(seen.replace("Z", "+00:00"))
+    except ValueError:
+        return candidate > seen
+
+
+def with_descendants(api: ApiConfig, names: set[str]) -> set[str]:
+    result = set(names)
+    frontier = set(names)
+    while frontier:
+        frontier = {child.name for parent in frontier for child in api.children_of(parent)} - result
+        result |= frontier
+    return result
+
+
+def evaluate_changes(api: ApiConfig, cursor: dict[str, Optional[str]]) -> tuple[set[str], dict[str, Optional[str]], list[str]]:
+    """(changed resources, new cursor, notes) from one probe per incremental top-level resource."""
+    client = resolve_client(api)
+    auth = build_auth(api.name, client.auth) if client.auth else None
+    changed: set[str] = set()
+    notes: list[str] = []
+    new_cursor = dict(cursor)
+    for resource in api.resources:
+        if resource.incremental is None or resource.parent is not None:
+            continue
+        session = ApiSession(api.name, resource.name, client.base_url, auth, api.error_handling_for(resource), api.client.allowed_hosts)
+        newest = newest_cursor(api, resource, session, client.base_url)
+        seen = cursor.get(resource.name)
+        if _later(newest, seen):
+            changed.add(resource.name)
+            new_cursor[resource.name] = newest
+            notes.append(f"{resource.name}: newest {resource.incremental.cursor_path} {newest} > {seen or 'never seen'}")
+        else:
+            notes.append(f"{resource.name}: nothing newer than {seen}")
+    return changed, new_cursor, notes
+
+
+def change_sensor(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> Optional[SensorDefinition]:
+    """Poll the API's newest records; request a run of only what changed."""
+    if not any(r.incremental and r.parent is None for r in api.resources):
+        return None
+
+    def evaluate(context: SensorEvaluationContext) -> Any:
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        changed, new_cursor, notes = evaluate_changes(api, cursor)
+        if not changed:
+            return SensorResult(skip_reason=SkipReason(f"no changes upstream: {'; '.join(notes)}"), cursor=json.dumps(new_cursor))
+        selection = sorted(with_descendants(api, changed))
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    run_key=f"{api.name}:{json.dumps(new_cursor, sort_keys=True)}",
+                    asset_selection=[AssetKey([api.name, name]) for name in selection],
+                    tags={API_TAG: api.name, "restsync/reason": "; ".join(n for n in notes if ">" in n)[:200]},
+                )
+            ],
+            cursor=json.dumps(new_cursor),
+        )
+
+    return SensorDefinition(
+        name=f"{api.name}_changes",
+        evaluation_fn=evaluate,
+        minimum_interval_seconds=api.sensor.minimum_interval_seconds,
+        job=job,
+        default_status=DefaultSensorStatus.RUNNING if api.sensor.enabled else DefaultSensorStatus.STOPPED,
+        description=f"Asks {api.name} for its newest records and requests a run of only the changed resources.",
+    )
