@@ -1,6 +1,6 @@
 """Where the data lands: a DuckDB file per API by default, Postgres (or any dlt destination) by configuration.
 
-One DuckDB file per API (`<RESTSYNC_DUCKDB_DIR>/<api>.duckdb`, dataset `<api>`) because DuckDB
+One DuckDB file per API (`<RESTSYNC_DUCKDB_DIR>/restsync_<api>.duckdb`, dataset `<api>`) because DuckDB
 lets one process write a file at a time: with one file per API, runs of different APIs (parallel
 ops of "Materialize all", overlapping schedules) never fight over a lock, and runs of the same API
 are kept from overlapping by the API's concurrency pool.
@@ -26,7 +26,8 @@ def destination_kind() -> str:
 
 
 def duckdb_path(api_name: str) -> Path:
-    return Path(os.environ.get(DUCKDB_DIR_ENV, DEFAULT_DUCKDB_DIR)).resolve() / f"{api_name}.duckdb"
+    # not `<api>.duckdb`: DuckDB would then see a catalog and a schema of the same name and refuse
+    return Path(os.environ.get(DUCKDB_DIR_ENV, DEFAULT_DUCKDB_DIR)).resolve() / f"restsync_{api_name}.duckdb"
 
 
 def destination_for(api_name: str) -> Destination:
