@@ -9,6 +9,7 @@ thread fetch the new token while the others wait for it.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -20,10 +21,14 @@ from dlt.sources.helpers.rest_client.auth import (
     HttpBasicAuth,
     OAuth2ClientCredentials,
 )
+import requests
 from requests import PreparedRequest, Session
 from requests.auth import AuthBase
 
 from restsync_dagster.errors import RestsyncError
+from restsync_dagster.redaction import protect
+
+TOKEN_ATTEMPTS = 4
 
 
 class TokenEndpointError(RestsyncError):
@@ -66,7 +71,7 @@ class RenewingOAuth2(OAuth2ClientCredentials):
                 self.access_token = None
 
     def obtain_token(self) -> None:
-        response = self.session.post(self.access_token_url, **self.build_access_token_request())
+        response = self._post_token_request()
         if response.status_code >= 400:
             error = _error_code(response)
             raise TokenEndpointError(
@@ -80,8 +85,27 @@ class RenewingOAuth2(OAuth2ClientCredentials):
                 f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} returned no access_token"
             )
         self.access_token = str(payload["access_token"])
+        protect([self.access_token])
         self.token_expiry = pendulum.now().add(seconds=self.parse_expiration_in_seconds(payload))
         self.renewals += 1
+
+
+    def _post_token_request(self) -> Any:
+        """POST to the token endpoint, retrying its 5xx answers and dropped connections."""
+        for attempt in range(TOKEN_ATTEMPTS):
+            try:
+                response = self.session.post(self.access_token_url, timeout=30, **self.build_access_token_request())
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == TOKEN_ATTEMPTS - 1:
+                    raise TokenEndpointError(
+                        f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} unreachable "
+                        f"after {TOKEN_ATTEMPTS} attempts ({type(exc).__name__})"
+                    ) from None
+            else:
+                if response.status_code < 500 or attempt == TOKEN_ATTEMPTS - 1:
+                    return response
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
 
 
 def _error_code(response: Any) -> str:

@@ -195,6 +195,9 @@ class Endpoint(_Strict):
         return (match.group(1), match.group(2)) if match else None
 
 
+SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
+
+
 class Resource(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: Optional[str] = None
@@ -205,6 +208,9 @@ class Resource(_Strict):
     incremental: Optional[IncrementalConfig] = None
     owners: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
+    # dlt schema contract: `freeze` makes a new column or a changed type fail the resource;
+    # default (None) evolves the schema as dlt does (new columns added, type changes as variants)
+    schema_contract: Optional[Union[SchemaContractMode, dict[Literal["tables", "columns", "data_type"], SchemaContractMode]]] = None
 
     @model_validator(mode="after")
     def _one_parent(self) -> "Resource":

@@ -31,6 +31,10 @@ class ApiRequestError(requests.HTTPError, RestsyncError):
     """A request failed for good; says which API, resource, path and status, never a secret."""
 
 
+class ApiResponseError(RestsyncError):
+    """A success status with a body that is not JSON (an HTML error page, a truncated body)."""
+
+
 class UnsafeUrlError(RestsyncError):
     """A URL (usually a next link) points outside the API's allowed hosts or carries credentials."""
 
@@ -106,7 +110,26 @@ class ApiSession(requests.Session):
             )
         elif response.status_code >= 400:
             raise self._failure(request, response)
+        else:
+            self._parse_once(request, response)
         return dispatch_hook("response", hooks, response, **kwargs)
+
+    def _parse_once(self, request: requests.PreparedRequest, response: requests.Response) -> None:
+        """Fail clearly on a body that is not JSON, and parse each body once.
+
+        dlt would raise a bare JSONDecodeError deep in its extractor; here the error names the API,
+        resource and path. The parsed body replaces `response.json` on this one response object, so
+        the paginator and the data selector do not decode it again.
+        """
+        try:
+            payload = response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise ApiResponseError(
+                f"{self._where(request)} answered {response.status_code} with a body that is not valid JSON "
+                f"({kind}, {len(response.content)} bytes); nothing of this response was loaded"
+            ) from None
+        response.json = lambda **_: payload  # type: ignore[method-assign]
 
     def _send_with_retries(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
         attempt = 0

@@ -20,7 +20,8 @@ from restsync_dagster.config import ApiConfig
 from restsync_dagster.destination import make_pipeline
 from restsync_dagster.errors import MissingSettingError, ResourceFailedError
 from restsync_dagster.http import RequestStats
-from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
+from restsync_dagster.redaction import protect
+from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
 
 PARENT_KEY_BATCH = 100
@@ -35,15 +36,65 @@ def run_api(
 ) -> Iterator[Any]:
     selected = {key.path[-1] for key in context.selected_asset_keys}
     client = resolve_client(api)
-    runnable, unresolved = _resolvable(api, selected)
+    protect(secrets_of(client))
+    runnable, failed = _resolvable(api, selected)
     full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
     for phase in phases(api, runnable):
-        yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh)
-    if unresolved:
+        phase = {name for name in phase if not _has_failed_ancestor(api, name, failed)}
+        while phase:
+            try:
+                yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh)
+                break
+            except Exception as exc:  # noqa: BLE001 - attributed to one resource below, or re-raised
+                culprit = failed_resource(exc, phase)
+                if culprit is None or len(phase) == 1:
+                    raise
+                context.log.error(f"{api.name}.{culprit} failed; loading the other resources of this phase again without it: {exc_summary(exc)}")
+                failed[culprit] = exc
+                phase = phase - {culprit}
+    if failed:
         raise ResourceFailedError(
-            f"{len(unresolved)} resource(s) of API '{api.name}' could not run; the others were loaded:\n"
-            + "\n".join(f"  - {name}: {error}" for name, error in sorted(unresolved.items()))
+            f"{len(failed)} resource(s) of API '{api.name}' failed; the others were loaded:\n"
+            + "\n".join(f"  - {name}: {exc_summary(error)}" for name, error in sorted(failed.items()))
         )
+
+
+def _has_failed_ancestor(api: ApiConfig, name: str, failed: Mapping[str, Exception]) -> bool:
+    parent = api.resource(name).parent
+    while parent is not None:
+        if parent in failed:
+            return True
+        parent = api.resource(parent).parent
+    return False
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def failed_resource(exc: BaseException, names: set[str]) -> Optional[str]:
+    """The resource an extraction error came from, when dlt or our HTTP layer says which."""
+    for cause in _causes(exc):
+        for attribute in ("resource_name", "pipe_name"):
+            name = getattr(cause, attribute, None)
+            if name in names:
+                return str(name)
+    return None
+
+
+def exc_summary(exc: BaseException) -> str:
+    """The innermost meaningful message: ours when we raised it, else the deepest cause."""
+    from restsync_dagster.errors import RestsyncError
+
+    causes = list(_causes(exc))
+    ours = [c for c in causes if isinstance(c, RestsyncError)]
+    chosen = ours[0] if ours else causes[-1]
+    return f"{type(chosen).__name__}: {chosen}".splitlines()[0][:500]
 
 
 def phases(api: ApiConfig, names: set[str]) -> list[set[str]]:
@@ -83,9 +134,9 @@ def _run_phase(
         yield with_request_stats(event, built.stats)
 
 
-def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, MissingSettingError]]:
+def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
     """Resources whose settings resolve; a missing setting fails only that resource (and its children)."""
-    unresolved: dict[str, MissingSettingError] = {}
+    unresolved: dict[str, Exception] = {}
     for name in selected:
         try:
             resolve_params(api, api.resource(name))

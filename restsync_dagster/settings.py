@@ -8,6 +8,7 @@ overridden the same way (`SOURCES__<API>__BASE_URL`, `SOURCES__<API>__TOKEN_URL`
 
 from __future__ import annotations
 
+import base64
 import re
 import warnings
 from dataclasses import dataclass
@@ -73,20 +74,14 @@ def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], 
     return params, headers
 
 
-def secret_values(api: ApiConfig) -> list[str]:
-    """Every secret value this API resolves to right now, for redaction; missing ones are skipped."""
-    values = []
-    if api.client.auth is None:
-        return values
-    for key, value in api.client.auth.model_dump().items():
-        if key in SECRET_AUTH_FIELDS and isinstance(value, str):
-            for match in PLACEHOLDER.finditer(value):
-                try:
-                    values.append(lookup(api, match.group(2), match.group(1) == "secrets", key))
-                except MissingSettingError:
-                    continue
-            if not PLACEHOLDER.search(value) and value:
-                values.append(value)
+def secrets_of(client: ResolvedClient) -> list[str]:
+    """The resolved secret values of a client, in every form they travel in (basic auth is base64)."""
+    if client.auth is None:
+        return []
+    values = [str(v) for k, v in client.auth.items() if k in SECRET_AUTH_FIELDS and v]
+    if client.auth.get("type") == "http_basic":
+        pair = f"{client.auth.get('username', '')}:{client.auth.get('password', '')}"
+        values.append(base64.b64encode(pair.encode()).decode())
     return values
 
 

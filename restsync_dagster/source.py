@@ -39,12 +39,15 @@ class BuiltSource:
 
 def resource_hints(resource: Resource) -> dict[str, Any]:
     """The dlt resource hints every build of this resource shares."""
-    return {
+    hints: dict[str, Any] = {
         "name": resource.name,
         "table_name": resource.name,
         "primary_key": list(resource.primary_key_columns),
         "write_disposition": resource.write_disposition,
     }
+    if resource.schema_contract is not None:
+        hints["schema_contract"] = resource.schema_contract
+    return hints
 
 
 def shape_source(api: ApiConfig) -> DltSource:

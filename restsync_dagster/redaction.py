@@ -1,0 +1,56 @@
+"""Keep secret values out of every log line, whoever writes it.
+
+At DEBUG, dlt logs request params, bodies and headers unredacted, and urllib3 logs full URLs. A
+filter on those loggers (and ours) replaces every known secret value (configured secrets, and
+OAuth2 access tokens as they are issued) with `***` before any handler sees the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterable
+
+MIN_SECRET_LENGTH = 4
+WATCHED_LOGGERS = ("dlt", "urllib3", "requests", "restsync_dagster", "dagster")
+
+
+class SecretRedactor(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, values: Iterable[str]) -> None:
+        fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+        with self._lock:
+            self._secrets = self._secrets | fresh
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+REDACTOR = SecretRedactor()
+
+
+def protect(values: Iterable[str]) -> None:
+    """Register secret values and make sure the watched loggers filter them."""
+    REDACTOR.add(values)
+    for name in WATCHED_LOGGERS:
+        logger = logging.getLogger(name)
+        if REDACTOR not in logger.filters:
+            logger.addFilter(REDACTOR)
