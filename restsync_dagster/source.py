@@ -172,7 +172,7 @@ def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: A
         auth=auth,
         handling=api.error_handling_for(resource),
         allowed_hosts=api.client.allowed_hosts,
-        pool_size=max(api.child_concurrency, 4),
+        pool_size=api.child_concurrency + 4,
     )
 
 

@@ -1,0 +1,62 @@
+"""`python -m restsync_dagster.simulator`: run the five simulated APIs until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+from restsync_dagster.simulator import DEFAULT_LOGIN_PORT, DEFAULT_PORT, Simulator
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="restsync simulate", description="The local simulator of the five APIs.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--login-port", type=int, default=DEFAULT_LOGIN_PORT)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--token-ttl", type=int, default=3600)
+    parser.add_argument("--rate-limit", type=float, default=0, help="requests per second per API (0: none)")
+    parser.add_argument("--count", action="append", default=[], metavar="API.RESOURCE=N")
+    parser.add_argument("--mutate-every", type=float, default=0, metavar="SECONDS")
+    parser.add_argument("--mutate-fraction", type=float, default=0.01)
+    parser.add_argument("--fault", action="append", default=[], metavar="API:KIND[:RESOURCE[:COUNT]]")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] = None) -> int:
+    args = parse_args(argv)
+    counts = {}
+    for item in args.count:
+        key, _, value = item.partition("=")
+        counts[key] = int(value)
+    sim = Simulator(
+        port=args.port, login_port=args.login_port, seed=args.seed, scale=args.scale, latency_ms=args.latency_ms,
+        counts=counts, token_ttl_seconds=args.token_ttl, rate_limit_per_second=args.rate_limit or None, host=args.host,
+    ).start()
+    for spec in args.fault:
+        api, kind, *rest = spec.split(":")
+        sim.inject_fault(api, kind, resource=rest[0] if rest and rest[0] else None, count=int(rest[1]) if len(rest) > 1 else 1)
+    if args.mutate_every:
+        sim.start_mutator(args.mutate_every, args.mutate_fraction)
+    print(f"simulator listening on http://{args.host}:{sim.port} (login host :{sim.login_port})", flush=True)
+    for key, value in sorted(sim.env().items()):
+        print(f"export {key}={value}", flush=True)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Deterministic, lazily generated records plus a small overlay of changes.
+
+Record `i` of a resource is a pure function of (seed, api, resource, i): a million-record resource
+costs no memory. Base `updated` timestamps grow with `i`, so an updated-since filter over the base is
+a binary search. Updates, inserts and deletes live in an overlay; updated and inserted records get
+the simulator clock (real UTC now), later than every base timestamp.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional, Sequence
+
+BASE_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+BASE_SPAN = timedelta(days=730)
+
+Generator = Callable[[random.Random, int], dict[str, Any]]
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    text = text.strip().replace(" ", "+")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One resource of a simulated API, declared in `catalog.py`."""
+
+    api: str
+    name: str
+    path: str  # relative to the API base; `{id}` marks the parent id in a child path
+    generate: Generator
+    count: int = 0  # top-level size at scale 1
+    parent: Optional[str] = None
+    fanout: tuple[int, int] = (0, 0)  # children per parent, inclusive range
+    created_field: str = "createdAt"
+    updated_field: str = "updatedAt"
+    members_of: Optional[str] = None  # children drawn from another resource's records (team members)
+    id_format: Callable[[int], Any] = int
+
+
+@dataclass
+class Overlay:
+    updated: dict[int, dict[str, Any]] = field(default_factory=dict)
+    inserted: dict[int, dict[str, Any]] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
+    version: int = 0
+
+
+class ResourceData:
+    """The records one resource serves now: generated base, then the overlay."""
+
+    def __init__(self, spec: Spec, seed: int, count: int) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.count = count
+        self.overlay = Overlay()
+        self.lock = threading.RLock()
+        self._views: dict[Any, "View"] = {}
+
+    # --- single records ---------------------------------------------------------------------
+    def rng(self, *parts: Any) -> random.Random:
+        return random.Random(":".join(str(p) for p in (self.seed, self.spec.api, self.spec.name, *parts)))
+
+    def base_updated(self, index: int, total: int) -> datetime:
+        return BASE_START + BASE_SPAN * (index / max(total, 1))
+
+    def make(self, number: int, updated: datetime, rng: Optional[random.Random] = None) -> dict[str, Any]:
+        rng = rng or self.rng(number)
+        record = {"id": self.spec.id_format(number), **self.spec.generate(rng, number)}
+        record[self.spec.created_field] = iso(updated - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440)))
+        record[self.spec.updated_field] = iso(updated)
+        return record
+
+    def record(self, number: int) -> Optional[dict[str, Any]]:
+        """Top-level record by number (1-based), as served now."""
+        overlay = self.overlay
+        if number in overlay.deleted:
+            return None
+        if number in overlay.updated:
+            return dict(overlay.updated[number])
+        if number in overlay.inserted:
+            return dict(overlay.inserted[number])
+        if 1 <= number <= self.count:
+            return self.make(number, self.base_updated(number, self.count))
+        return None
+
+    # --- views (ordered id lists, cached per overlay version) ----------------------------------
+    def view(self, since: Optional[datetime] = None, descending: bool = False) -> "View":
+        with self.lock:
+            key = (since, descending, self.overlay.version)
+            view = self._views.get(key)
+            if view is None:
+                if len(self._views) > 16:
+                    self._views.clear()
+                view = self._views[key] = self._build_view(since, descending)
+            return view
+
+    def _build_view(self, since: Optional[datetime], descending: bool) -> "View":
+        overlay = self.overlay
+        start = 1
+        if since is not None:
+            # first base number whose generated updated timestamp is >= since (monotonic in number)
+            low, high = 1, self.count + 1
+            while low < high:
+                mid = (low + high) // 2
+                if self.base_updated(mid, self.count) >= since:
+                    high = mid
+                else:
+                    low = mid + 1
+            start = low
+        touched = sorted(n for n in set(overlay.updated) | overlay.deleted if n <= self.count)
+        changed = [
+            (parse_iso(r[self.spec.updated_field]), n)
+            for n, r in list(overlay.updated.items()) + list(overlay.inserted.items())
+            if n not in overlay.deleted
+        ]
+        if since is not None:
+            changed = [item for item in changed if item[0] >= since]
+            extra = [n for _, n in sorted(changed)]
+        else:
+            extra = sorted(n for _, n in changed if n > self.count)  # id order; updated base stay in place
+            touched = sorted(n for n in overlay.deleted if n <= self.count)
+        return View(range(start, self.count + 1), touched, extra, descending)
+
+
+class View:
+    """An ordered list of record numbers: a base range minus `touched`, then `extra`."""
+
+    def __init__(self, base: range, touched: Sequence[int], extra: list[int], descending: bool) -> None:
+        self.base = base
+        self.touched = [n for n in touched if base.start <= n < base.stop]
+        self.extra = extra
+        self.descending = descending
+        self.base_len = len(base) - len(self.touched)
+
+    def __len__(self) -> int:
+        return self.base_len + len(self.extra)
+
+    def slice(self, offset: int, limit: int) -> list[int]:
+        total = len(self)
+        if self.descending:
+            positions = [total - 1 - p for p in range(offset, min(offset + limit, total))]
+            return [self._at(p) for p in positions]
+        return [self._at(p) for p in range(offset, min(offset + limit, total))]
+
+    def _at(self, position: int) -> int:
+        if position >= self.base_len:
+            return self.extra[position - self.base_len]
+        if not self.touched:
+            return self.base.start + position
+        # smallest number x with (x - start + 1) - touched(<= x) == position + 1
+        low, high = self.base.start + position, self.base.start + position + len(self.touched)
+        while low < high:
+            mid = (low + high) // 2
+            if (mid - self.base.start + 1) - bisect.bisect_right(self.touched, mid) >= position + 1:
+                high = mid
+            else:
+                low = mid + 1
+        return low

@@ -1,0 +1,392 @@
+"""The HTTP side: routing to the five APIs, auth, token endpoints, faults, latency, rate limits, log.
+
+`disable_nagle_algorithm` matters: http.server writes headers and body separately, and with Nagle
+on, delayed ACKs add ~40 ms to every request, hiding every real performance effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
+
+from restsync_dagster.simulator.apis import STYLES, Listing, _encode, since_of
+from restsync_dagster.simulator.auth import TokenIssuer, basic_user, bearer
+from restsync_dagster.simulator.catalog import APIS
+from restsync_dagster.simulator.data import BASE_START
+from restsync_dagster.simulator.store import Store
+
+TOKEN_PATHS = {"shared_inbox": "/v2/oauth2/token", "ticket_desk": "/oauth/v2/token"}
+LOGIN_TOKEN_PATH = "/oauth2/token"
+SCHEMA_FAULTS = {"schema_add_field", "schema_remove_field", "schema_change_type"}
+
+
+@dataclass
+class Fault:
+    id: int
+    api: str
+    kind: str
+    resource: Optional[str]
+    remaining: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """Token bucket per API: `rate` requests per second, bursts up to `rate`."""
+
+    def __init__(self, rate: Optional[float]) -> None:
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, api: str) -> bool:
+        if not self.rate:
+            return True
+        with self._lock:
+            tokens, stamp = self._buckets.get(api, (self.rate, time.monotonic()))
+            current = time.monotonic()
+            tokens = min(self.rate, tokens + (current - stamp) * self.rate)
+            allowed = tokens >= 1
+            self._buckets[api] = (tokens - 1 if allowed else tokens, current)
+            return allowed
+
+
+class SimulatorState:
+    """Everything the handlers share: data, credentials, tokens, faults, limits, the request log."""
+
+    def __init__(self, store: Store, credentials: dict[str, dict[str, str]], token_ttl: int, latency_ms: float, rate_limit: Optional[float]) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.tokens = TokenIssuer(token_ttl)
+        self.latency = latency_ms / 1000.0
+        self.limiter = RateLimiter(rate_limit)
+        self.faults: list[Fault] = []
+        self.fault_lock = threading.Lock()
+        self.next_fault_id = 1
+        self.request_log: list[dict[str, Any]] = []
+        self.log_lock = threading.Lock()
+        self.routes = self._routes()
+
+    def _routes(self) -> dict[str, list[tuple[re.Pattern[str], str, bool]]]:
+        routes: dict[str, list[tuple[re.Pattern[str], str, bool]]] = {api: [] for api in APIS}
+        for (api, name), data in self.store.data.items():
+            pattern = re.escape(data.spec.path).replace(r"\{id\}", "(?P<parent>[^/]+)")
+            routes[api].append((re.compile(f"^{pattern}/?$"), name, data.spec.parent is not None))
+        return routes
+
+    def add_fault(self, api: str, kind: str, resource: Optional[str], count: int, params: dict[str, Any]) -> int:
+        with self.fault_lock:
+            fault = Fault(self.next_fault_id, api, kind, resource, count, params)
+            self.next_fault_id += 1
+            self.faults.append(fault)
+            return fault.id
+
+    def take_fault(self, api: str, resource: Optional[str], kinds: set[str]) -> Optional[Fault]:
+        with self.fault_lock:
+            for fault in self.faults:
+                if fault.api == api and fault.kind in kinds and fault.remaining != 0 and fault.resource in (None, resource):
+                    if fault.remaining > 0:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def log(self, entry: dict[str, Any]) -> None:
+        with self.log_lock:
+            self.request_log.append(entry)
+
+
+PRE_FAULTS = {"status", "slow", "drop", "expire_token"}
+BODY_FAULTS = {"malformed_json", "truncated_json", "html_200"}
+PAGE_FAULTS = {"empty_page", "duplicate_record", "page_cap", "next_other_host", "next_loop", "empty_page_with_next"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "restsync-simulator"
+    state: SimulatorState  # set on the subclass per server
+    login_host = False
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr
+        return
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _send(self, status: int, body: Any, headers: Optional[dict[str, str]] = None, raw: Optional[bytes] = None, content_type: str = "application/json") -> None:
+        data = raw if raw is not None else json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _query(self) -> tuple[str, dict[str, str]]:
+        parts = urlsplit(self.path)
+        return parts.path, {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+
+    def _form(self) -> dict[str, str]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        if "json" in (self.headers.get("Content-Type") or ""):
+            return {k: str(v) for k, v in (json.loads(raw or "{}")).items()}
+        return {k: v[-1] for k, v in parse_qs(raw).items()}
+
+    def _host(self) -> str:
+        return self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+
+    # --- control plane ----------------------------------------------------------------------------
+    def _control(self, method: str, path: str) -> None:
+        state = self.state
+        if path == "/_sim/health":
+            return self._send(200, {"ok": True})
+        if path == "/_sim/requests":
+            if method == "DELETE":
+                with state.log_lock:
+                    state.request_log.clear()
+                return self._send(200, {"cleared": True})
+            with state.log_lock:
+                return self._send(200, list(state.request_log))
+        if path == "/_sim/mutate" and method == "POST":
+            body = self._form()
+            result = state.store.mutate(body["api"], body["resource"], int(body.get("updates", 0)), int(body.get("inserts", 0)), int(body.get("deletes", 0)))
+            return self._send(200, result)
+        if path == "/_sim/faults":
+            if method == "DELETE":
+                with state.fault_lock:
+                    state.faults.clear()
+                return self._send(200, {"cleared": True})
+            if method == "POST":
+                body = self._form()
+                params = {k: v for k, v in body.items() if k not in {"api", "kind", "resource", "count"}}
+                fid = state.add_fault(body["api"], body["kind"], body.get("resource"), int(body.get("count", 1)), params)
+                return self._send(200, {"id": fid})
+        return self._send(404, {"error": "not_found", "path": path})
+
+    # --- verbs ----------------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        path, query = self._query()
+        if path.startswith("/_sim/"):
+            return self._control(method, path)
+        if self.login_host:
+            if method == "POST" and path == LOGIN_TOKEN_PATH:
+                return self._token("directory", require_scope=True)
+            return self._send(404, {"error": "not_found", "path": path})
+        api, _, rest = path.lstrip("/").partition("/")
+        rest = "/" + rest
+        if api not in APIS:
+            return self._send(404, {"error": "not_found", "path": path})
+        if method == "POST" and TOKEN_PATHS.get(api) == rest:
+            return self._token(api, require_scope=False)
+        if method != "GET":
+            return self._send(405, {"error": "method_not_allowed"})
+        self._api_get(api, rest, query)
+
+    # --- token endpoints ---------------------------------------------------------------------------------
+    def _token(self, api: str, require_scope: bool) -> None:
+        state = self.state
+        fault = state.take_fault(api, None, {"token_endpoint_error"})
+        if fault:
+            return self._send(int(fault.params.get("status", 500)), {"error": "server_error"})
+        form = self._form()
+        expected = state.credentials[api]
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        user = basic_user(self.headers.get("Authorization"))
+        if user is not None and client_id is None:
+            client_id, _, client_secret = base64.b64decode(self.headers["Authorization"][6:]).decode().partition(":")
+        if client_id != expected["client_id"] or client_secret != expected["client_secret"]:
+            return self._send(401 if api != "ticket_desk" else 400, {"error": "invalid_client" if api != "ticket_desk" else "invalid_code"})
+        grant = form.get("grant_type")
+        if api == "ticket_desk":
+            if grant != "refresh_token" or form.get("refresh_token") != expected["refresh_token"]:
+                return self._send(400, {"error": "invalid_code"})
+        elif grant != "client_credentials":
+            return self._send(400, {"error": "unsupported_grant_type"})
+        if require_scope and not (form.get("scope") or "").endswith("/.default"):
+            return self._send(400, {"error": "invalid_scope"})
+        token = state.tokens.issue(api)
+        return self._send(200, {"access_token": token, "token_type": "Bearer" if api == "ticket_desk" else "bearer", "expires_in": state.tokens.ttl_seconds})
+
+    def _authorized(self, api: str) -> bool:
+        state = self.state
+        header = self.headers.get("Authorization")
+        if api == "service_desk":
+            return basic_user(header) == state.credentials[api]["api_key"]
+        if api == "messaging":
+            return bearer(header) == state.credentials[api]["access_token"]
+        token = bearer(header)
+        return token is not None and state.tokens.valid(api, token)
+
+    # --- API requests -----------------------------------------------------------------------------------
+    def _api_get(self, api: str, rest: str, query: dict[str, str]) -> None:
+        state = self.state
+        route = next(((name, m.groupdict().get("parent")) for pattern, name, _ in state.routes[api] if (m := pattern.match(rest))), None)
+        resource = route[0] if route else None
+        entry: dict[str, Any] = {"api": api, "resource": resource, "method": "GET", "path": f"/{api}{rest}", "query": query, "ts": time.time()}
+        status = self._serve(api, rest, query, route, entry)
+        entry["status"] = status
+        state.log(entry)
+
+    def _serve(self, api: str, rest: str, query: dict[str, str], route: Optional[tuple[str, Optional[str]]], entry: dict[str, Any]) -> int:
+        state = self.state
+        if state.latency:
+            time.sleep(state.latency)
+        resource = route[0] if route else None
+        if not state.limiter.allow(api):
+            self._send(429, {"error": "rate_limited"}, {"Retry-After": "1"})
+            return 429
+        fault = state.take_fault(api, resource, PRE_FAULTS)
+        if fault:
+            entry["fault"] = fault.kind
+            if fault.kind == "expire_token":
+                state.tokens.expire_all(api)
+            elif fault.kind == "slow":
+                time.sleep(float(fault.params.get("seconds", 2)))
+            elif fault.kind == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return 0
+            elif fault.kind == "status":
+                code = int(fault.params.get("status", 500))
+                headers = {}
+                retry_after = fault.params.get("retry_after")
+                if retry_after == "date":
+                    headers["Retry-After"] = formatdate(time.time() + 1, usegmt=True)
+                elif retry_after is not None:
+                    headers["Retry-After"] = str(retry_after)
+                self._send(code, {"error": "injected", "status": code}, headers)
+                return code
+        if not self._authorized(api):
+            self._send(401, {"error": "invalid_token" if api not in ("service_desk", "messaging") else "unauthorized"})
+            return 401
+        if route is None:
+            self._send(404, {"error": "not_found", "path": f"/{api}{rest}"})
+            return 404
+        name, parent_id = route
+        if name == "contacts" and api == "messaging" and not query.get("email"):
+            self._send(400, {"error": "missing_parameter", "parameter": "email"})
+            return 400
+        try:
+            listing = self._listing(api, name, parent_id, query, rest)
+        except ValueError as exc:
+            self._send(400, {"error": "bad_request", "detail": str(exc)})
+            return 400
+        if listing is None:
+            self._send(404, {"error": "not_found", "path": f"/{api}{rest}"})
+            return 404
+        self._apply_page_faults(api, name, listing, query, entry)
+        self._apply_schema_faults(api, name, listing)
+        body, headers = STYLES[api].body(listing)
+        body_fault = state.take_fault(api, name, BODY_FAULTS)
+        if body_fault:
+            entry["fault"] = body_fault.kind
+            raw = json.dumps(body).encode()
+            if body_fault.kind == "malformed_json":
+                self._send(200, None, headers, raw=b"{'data': [" + raw[:40] + b" oops")
+            elif body_fault.kind == "truncated_json":
+                self._send(200, None, headers, raw=raw[: max(1, len(raw) // 2)])
+            else:
+                page = b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
+                self._send(200, None, headers, raw=page, content_type="text/html")
+            return 200
+        self._send(200, body, headers)
+        return 200
+
+    def _listing(self, api: str, name: str, parent_id: Optional[str], query: dict[str, str], rest: str) -> Optional[Listing]:
+        store = self.state.store
+        style = STYLES[api]
+        base_url = f"http://{self._host()}/{api}{rest}"
+        if parent_id is not None:
+            rows = store.children(api, name, parent_id)
+            if rows is None:
+                return None
+            page = style.page(query)
+            return Listing(rows[page.offset : page.offset + page.limit], page.offset, page.limit, len(rows), base_url, query, name)
+        data = store.resource(api, name)
+        since = since_of(api, name, query)
+        descending = style.descending(query)
+        if name == "contacts" and api == "messaging":
+            email = query["email"].lower()
+            rows = [r for r in store.records(api, name) if str(r.get("email", "")).lower() == email]
+            return Listing(rows, 0, max(len(rows), 1), len(rows), base_url, query, name)
+        if name in style.single_page:
+            rows = store.records(api, name)
+            return Listing(rows, 0, max(len(rows), 1), len(rows), base_url, query, name)
+        if since is None and descending is not None:
+            since = BASE_START.replace(year=2000)
+        view = data.view(since=since, descending=bool(descending))
+        page = style.page(query)
+        numbers = view.slice(page.offset, page.limit)
+        rows = [r for r in (data.record(n) for n in numbers) if r is not None]
+        return Listing(rows, page.offset, page.limit, len(view), base_url, query, name)
+
+    def _apply_page_faults(self, api: str, name: str, listing: Listing, query: dict[str, str], entry: dict[str, Any]) -> None:
+        fault = self.state.take_fault(api, name, PAGE_FAULTS)
+        if not fault:
+            return
+        entry["fault"] = fault.kind
+        same_page = f"{listing.base_url}?{'&'.join(f'{k}={v}' for k, v in query.items())}"
+        if api == "messaging":
+            same_page = query.get("next") or _encode(listing.offset)
+        if fault.kind == "empty_page":
+            listing.items = []
+        elif fault.kind == "duplicate_record" and listing.offset > 0:
+            previous = self._listing_rows_before(api, name, listing)
+            if previous:
+                listing.items = [previous, *listing.items[:-1]]
+        elif fault.kind == "page_cap":
+            cap = int(fault.params.get("cap", 10))
+            listing.items = listing.items[:cap]
+            listing.limit = cap
+        elif fault.kind == "next_other_host":
+            host = fault.params.get("host", "evil.example:80")
+            listing.next_url = f"http://{host}/{api}/stolen?page=2"
+        elif fault.kind == "next_loop":
+            listing.next_url = same_page
+        elif fault.kind == "empty_page_with_next":
+            listing.items = []
+            listing.next_url = same_page
+
+    def _listing_rows_before(self, api: str, name: str, listing: Listing) -> Optional[dict[str, Any]]:
+        data = self.state.store.resource(api, name)
+        if data.spec.parent is not None:
+            return None
+        numbers = data.view().slice(listing.offset - 1, 1)
+        return data.record(numbers[0]) if numbers else None
+
+    def _apply_schema_faults(self, api: str, name: str, listing: Listing) -> None:
+        with self.state.fault_lock:
+            faults = [f for f in self.state.faults if f.api == api and f.kind in SCHEMA_FAULTS and f.resource in (None, name) and f.remaining != 0]
+        for fault in faults:
+            column = fault.params.get("field", "extra_field")
+            for record in listing.items:
+                if fault.kind == "schema_add_field":
+                    record[column] = fault.params.get("value", "new")
+                elif fault.kind == "schema_remove_field":
+                    record.pop(column, None)
+                elif fault.kind == "schema_change_type" and column in record:
+                    record[column] = f"as text: {record[column]}" if fault.params.get("to", "string") == "string" else {"value": record[column]}
+
+
+def make_server(state: SimulatorState, host: str, port: int, login_host: bool) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (Handler,), {"state": state, "login_host": login_host})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
