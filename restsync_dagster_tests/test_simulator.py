@@ -1,0 +1,185 @@
+"""The simulator speaks each API's auth and pagination exactly, and changes over time on request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from restsync_dagster.simulator import Simulator
+from restsync_dagster.simulator.__main__ import main as simulator_main
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(port=0, login_port=0) as simulator:
+        yield simulator
+
+
+def token(sim: Simulator, api: str) -> str:
+    creds = sim.credentials[api]
+    data = {"grant_type": "client_credentials", "client_id": creds["client_id"], "client_secret": creds["client_secret"]}
+    if api == "ticket_desk":
+        data.update(grant_type="refresh_token", refresh_token=creds["refresh_token"])
+    if api == "directory":
+        data["scope"] = "api://x/.default"
+    response = requests.post(str(sim.token_url(api)), data=data, timeout=5)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def walk(sim: Simulator, api: str, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Follow the API's own pagination to the end, the way its documentation says."""
+    session = requests.Session()
+    if api == "service_desk":
+        session.auth = (sim.credentials[api]["api_key"], "X")
+    elif api == "messaging":
+        session.headers["Authorization"] = f"Bearer {sim.credentials[api]['access_token']}"
+    else:
+        session.headers["Authorization"] = f"Bearer {token(sim, api)}"
+    url: Any = sim.base_url(api) + path
+    rows: list[dict[str, Any]] = []
+    page, offset, cursor = 1, 0, None
+    for _ in range(10_000):
+        query = dict(params)
+        if api == "service_desk" and path == "/v1/tickets":
+            query["page"] = page
+        if api == "ticket_desk":
+            query["offset"] = offset
+        if api == "messaging" and cursor:
+            query["next"] = cursor
+        response = session.get(url, params=query if not str(url).count("?") else None, timeout=5)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if api == "shared_inbox":
+            items = next(iter(body["_embedded"].values()))
+            url = body["_links"].get("next", {}).get("href")
+        elif api == "service_desk":
+            items = body["data"]
+            url = response.links.get("next", {}).get("url") if path != "/v1/tickets" else (url if items else None)
+            page += 1
+        elif api == "directory":
+            items, url = body["value"], body.get("@odata.nextLink")
+        elif api == "messaging":
+            items = body["data"] if isinstance(body["data"], list) else next(iter(body["data"].values()))
+            cursor = body.get("next")
+            url = url if cursor else None
+        else:
+            items = body["data"]
+            offset += len(items)
+            url = url if items else None
+        rows += items
+        if not url:
+            return rows
+    raise AssertionError("pagination did not end")
+
+
+@pytest.mark.parametrize(
+    ("api", "resource", "path", "params"),
+    [
+        ("shared_inbox", "customers", "/v2/customers", {"limit": 50}),
+        ("service_desk", "agents", "/v1/agents", {"per_page": 100}),
+        ("service_desk", "tickets", "/v1/tickets", {"per_page": 100}),
+        ("directory", "users", "/v1/resource/users", {"$top": 100}),
+        ("messaging", "accounts", "/v1/accounts", {"limit": 40}),
+        ("ticket_desk", "tickets", "/tickets", {"limit": 50}),
+    ],
+)
+def test_each_pagination_style_walks_to_exactly_the_records(sim: Simulator, api: str, resource: str, path: str, params: dict) -> None:
+    rows = walk(sim, api, path, **params)
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids))
+    assert ids == [r["id"] for r in sim.records(api, resource)]
+
+
+def test_page_size_is_capped(sim: Simulator) -> None:
+    body = requests.get(sim.base_url("shared_inbox") + "/v2/customers", params={"limit": 500},
+                        headers={"Authorization": f"Bearer {token(sim, 'shared_inbox')}"}, timeout=5).json()
+    assert len(body["_embedded"]["customers"]) == 50
+
+
+def test_wrong_credentials_and_expired_tokens_are_refused(sim: Simulator) -> None:
+    bad = requests.post(str(sim.token_url("directory")), data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y", "scope": "a/.default"}, timeout=5)
+    assert bad.status_code == 401
+    no_scope = dict(grant_type="client_credentials", **sim.credentials["directory"])
+    assert requests.post(str(sim.token_url("directory")), data=no_scope, timeout=5).status_code == 400
+    assert requests.get(sim.base_url("service_desk") + "/v1/agents", auth=("wrong", "X"), timeout=5).status_code == 401
+    good = token(sim, "ticket_desk")
+    headers = {"Authorization": f"Bearer {good}"}
+    assert requests.get(sim.base_url("ticket_desk") + "/agents", headers=headers, timeout=5).status_code == 200
+    sim.inject_fault("ticket_desk", "expire_token")
+    assert requests.get(sim.base_url("ticket_desk") + "/agents", headers=headers, timeout=5).status_code == 401
+
+
+def test_children_and_unknown_parent(sim: Simulator) -> None:
+    auth = (sim.credentials["service_desk"]["api_key"], "X")
+    by_parent = sim.children_by_parent("service_desk", "conversations")
+    parent, children = next((p, c) for p, c in by_parent.items() if c)
+    body = requests.get(f"{sim.base_url('service_desk')}/v1/tickets/{parent}/conversations", auth=auth, timeout=5).json()
+    assert [r["id"] for r in body["data"]] == [c["id"] for c in children]
+    assert requests.get(f"{sim.base_url('service_desk')}/v1/tickets/999999/conversations", auth=auth, timeout=5).status_code == 404
+    members = sim.children_by_parent("shared_inbox", "team_members")
+    all_ids = [m["id"] for rows in members.values() for m in rows]
+    assert len(all_ids) > len(set(all_ids)), "team members must overlap between teams (the key is (team, user))"
+
+
+def test_filters_sorting_and_mutations(sim: Simulator) -> None:
+    auth = (sim.credentials["service_desk"]["api_key"], "X")
+    url = sim.base_url("service_desk") + "/v1/tickets"
+    before = time.time()
+    changed = sim.mutate("service_desk", "tickets", updates=3, inserts=2, deletes=1)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1))
+    rows = requests.get(url, params={"updated_since": since, "per_page": 100}, auth=auth, timeout=5).json()["data"]
+    assert sorted(r["id"] for r in rows) == sorted(changed["updated"] + changed["inserted"])
+    newest = requests.get(url, params={"order_by": "updated_at", "order_type": "desc", "per_page": 1}, auth=auth, timeout=5).json()["data"]
+    assert newest[0]["id"] in changed["updated"] + changed["inserted"]
+    ids = {r["id"] for r in sim.records("service_desk", "tickets")}
+    assert changed["deleted"][0] not in ids and set(changed["inserted"]) <= ids
+
+
+def test_child_insert_moves_the_parent(sim: Simulator) -> None:
+    before = {c["id"]: c["updatedAt"] for c in sim.records("messaging", "conversations")}
+    sim.mutate("messaging", "messages", inserts=1)
+    after = {c["id"]: c["updatedAt"] for c in sim.records("messaging", "conversations")}
+    assert sum(1 for k in before if before[k] != after[k]) == 1
+
+
+def test_request_log_faults_and_rate_limit(sim: Simulator) -> None:
+    auth = (sim.credentials["service_desk"]["api_key"], "X")
+    url = sim.base_url("service_desk") + "/v1/agents"
+    sim.inject_fault("service_desk", "status", resource="agents", status=503, retry_after="2")
+    first = requests.get(url, auth=auth, timeout=5)
+    assert first.status_code == 503 and first.headers["Retry-After"] == "2"
+    assert requests.get(url, auth=auth, timeout=5).status_code == 200
+    sim.inject_fault("service_desk", "html_200", resource="agents")
+    assert requests.get(url, auth=auth, timeout=5).headers["Content-Type"] == "text/html"
+    log = [e for e in sim.request_log if e["resource"] == "agents"]
+    assert [e["status"] for e in log] == [503, 200, 200] and log[0]["fault"] == "status"
+
+
+def test_rate_limit_answers_429(tmp_path: Any) -> None:
+    with Simulator(port=0, login_port=0, rate_limit_per_second=5) as sim:
+        auth = (sim.credentials["service_desk"]["api_key"], "X")
+        statuses = [requests.get(sim.base_url("service_desk") + "/v1/roles", auth=auth, timeout=5).status_code for _ in range(20)]
+        assert 429 in statuses and statuses[0] == 200
+
+
+def test_a_million_record_resource_is_lazy_and_fast() -> None:
+    with Simulator(port=0, login_port=0, counts={"ticket_desk.tickets": 1_000_000}) as sim:
+        headers = {"Authorization": f"Bearer {token(sim, 'ticket_desk')}"}
+        deep = requests.get(sim.base_url("ticket_desk") + "/tickets", params={"offset": 999_950, "limit": 100}, headers=headers, timeout=5).json()["data"]
+        assert [r["id"] for r in deep] == list(range(999_951, 1_000_001))
+        assert len(sim.store.resource("ticket_desk", "tickets").overlay.updated) == 0  # nothing materialized
+
+
+def test_cli_starts_and_stops() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=simulator_main, args=(["--port", "0", "--login-port", "0"],), kwargs={"stop": stop})
+    thread.start()
+    time.sleep(0.5)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
