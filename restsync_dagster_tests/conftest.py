@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from restsync_dagster_tests.postgres_server import postgres_dsn, postgres_server  # noqa: F401 - fixtures
+
 if TYPE_CHECKING:
     from restsync_dagster.simulator import Simulator
 

@@ -1,0 +1,171 @@
+"""A real PostgreSQL server for the tests: `initdb` in a temp dir, `pg_ctl` on a free port, gone at the end.
+
+The server binaries come from Debian's `postgresql` package (`scripts/install_postgres.sh`, run by
+`scripts/test.sh`). initdb refuses to run as root, so as root the server runs as the `postgres` OS
+user (which the package creates) in a temp dir that user owns. Auth is `trust` on 127.0.0.1 only.
+Without the binaries the tests fail in CI (where they are installed) and are skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+
+SUPERUSER = "postgres"
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "max_connections": "200",  # several parallel runs, each with a multiprocess executor and dagster storage
+    # a throwaway test server: durability buys nothing here and costs seconds
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
+
+def find_bindir() -> Optional[Path]:
+    """Where initdb and pg_ctl live: PATH first, else Debian's newest /usr/lib/postgresql/<v>/bin."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl"):
+        return Path(on_path).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: _version(p.parent.parent.name))
+    return versions[-1].parent if versions else None
+
+
+def _version(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in name.split(".") if part.isdigit())
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    """One running server; `dsn()` for a database on it, `create_database()` for a fresh one."""
+
+    bindir: Path
+    root: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    user: str = SUPERUSER
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "server.log"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> "PostgresServer":
+        self._run("initdb", "-D", str(self.datadir), "-U", self.user, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions")
+        for attempt in range(3):  # a free port can be taken between the probe and the bind
+            self.port = free_port()
+            options = " ".join([f"-p {self.port}", f"-k {self.root}"] + [f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()])
+            result = self._run(
+                "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "-o", options, "start", check=False
+            )
+            if result.returncode == 0:
+                return self
+        raise RuntimeError(f"pg_ctl could not start PostgreSQL (log: {self.logfile}):\n{self._log_tail()}")
+
+    def stop(self) -> None:
+        if self.datadir.exists():
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def create_database(self, name: Optional[str] = None) -> str:
+        """A new empty database; its DSN."""
+        import psycopg2
+
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        connection = psycopg2.connect(self.dsn())
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            connection.close()
+        return self.dsn(name)
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bindir / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", _unprivileged_user(), "--", *command]
+        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
+        return result
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-20:])
+        except OSError:
+            return "(no log)"
+
+
+def _unprivileged_user() -> str:
+    """initdb refuses root: the `postgres` user Debian's package creates, else `nobody`."""
+    for name in (SUPERUSER, "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise RuntimeError("running as root, but neither a 'postgres' nor a 'nobody' user exists to run initdb as")
+
+
+def start_server() -> PostgresServer:
+    """Start a server in a fresh temp dir (owned by the server's user when we are root)."""
+    bindir = find_bindir()
+    if bindir is None:
+        raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    root = Path(tempfile.mkdtemp(prefix="restsync-pg-"))
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(_unprivileged_user())
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    server = PostgresServer(bindir=bindir, root=root)
+    try:
+        return server.start()
+    except BaseException:
+        server.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session. Missing binaries fail in CI and skip elsewhere."""
+    try:
+        server = start_server()
+    except FileNotFoundError as exc:
+        message = f"{exc}: run `bash scripts/install_postgres.sh` (Debian package `postgresql`)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server, for one test."""
+    return postgres_server.create_database()
