@@ -172,6 +172,9 @@ class Client(_Strict):
     auth: Optional[AuthConfig] = None
     headers: dict[str, str] = Field(default_factory=dict)
     allowed_hosts: tuple[str, ...] = ()
+    # requests per second the API allows; every request of the API (all resources and child
+    # threads) is paced to it client-side, see ratelimit.py. None: no client-side limit.
+    rate_limit: Optional[float] = Field(default=None, gt=0)
 
     @field_validator("base_url")
     @classmethod

@@ -23,6 +23,7 @@ from requests.hooks import default_hooks, dispatch_hook
 from restsync_dagster.auth import RenewingOAuth2
 from restsync_dagster.config import ErrorHandling
 from restsync_dagster.errors import RestsyncError
+from restsync_dagster.ratelimit import RequestBudget
 
 log = logging.getLogger("restsync_dagster.http")
 
@@ -76,8 +77,10 @@ class ApiSession(requests.Session):
         handling: ErrorHandling,
         allowed_hosts: tuple[str, ...] = (),
         pool_size: int = 16,
+        budget: Optional[RequestBudget] = None,
     ) -> None:
         super().__init__()
+        self.budget = budget  # the API's shared request budget (client.rate_limit), or None
         self.api_name = api_name
         self.resource_name = resource_name
         self.auth = auth
@@ -136,6 +139,8 @@ class ApiSession(requests.Session):
         renewed = False
         while True:
             self.stats.add(requests=1)
+            if self.budget is not None:
+                self.budget.acquire()
             try:
                 response = super().send(request, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:

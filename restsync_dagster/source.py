@@ -24,6 +24,7 @@ from restsync_dagster.children import child_resource
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.http import ApiSession, RequestStats
 from restsync_dagster.paginators import build_paginator
+from restsync_dagster.ratelimit import budget_for
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
 
 StoredRows = Callable[[], Iterable[list[dict[str, Any]]]]
@@ -173,6 +174,7 @@ def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: A
         handling=api.error_handling_for(resource),
         allowed_hosts=api.client.allowed_hosts,
         pool_size=api.child_concurrency + 4,
+        budget=budget_for(api.name, api.client.rate_limit),
     )
 
 
