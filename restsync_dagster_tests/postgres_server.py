@@ -2,7 +2,8 @@
 
 The server binaries come from Debian's `postgresql` package (`scripts/install_postgres.sh`, run by
 `scripts/test.sh`). initdb refuses to run as root, so as root the server runs as the `postgres` OS
-user (which the package creates) in a temp dir that user owns. Auth is `trust` on 127.0.0.1 only.
+user (which the package creates) in a temp dir that user owns. It listens on 127.0.0.1 only, with
+password auth (scram) over TCP like a real server (dlt requires a password in Postgres credentials).
 Without the binaries the tests fail in CI (where they are installed) and are skipped elsewhere.
 """
 
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -60,6 +61,7 @@ class PostgresServer:
     port: int = 0
     host: str = "127.0.0.1"
     user: str = SUPERUSER
+    password: str = field(default_factory=lambda: f"restsync-{uuid.uuid4().hex[:16]}")
 
     @property
     def datadir(self) -> Path:
@@ -70,11 +72,18 @@ class PostgresServer:
         return self.root / "server.log"
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "PostgresServer":
-        self._run("initdb", "-D", str(self.datadir), "-U", self.user, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions")
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        _give_to_server_user(pwfile)
+        self._run(
+            "initdb", "-D", str(self.datadir), "-U", self.user, f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
+            "--auth-local=trust", "--encoding=UTF8", "--no-locale", "--no-instructions",
+        )
+        pwfile.unlink()
         for attempt in range(3):  # a free port can be taken between the probe and the bind
             self.port = free_port()
             options = " ".join([f"-p {self.port}", f"-k {self.root}"] + [f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()])
@@ -132,15 +141,19 @@ def _unprivileged_user() -> str:
     raise RuntimeError("running as root, but neither a 'postgres' nor a 'nobody' user exists to run initdb as")
 
 
+def _give_to_server_user(path: Path) -> None:
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(_unprivileged_user())
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
 def start_server() -> PostgresServer:
     """Start a server in a fresh temp dir (owned by the server's user when we are root)."""
     bindir = find_bindir()
     if bindir is None:
         raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found")
     root = Path(tempfile.mkdtemp(prefix="restsync-pg-"))
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam(_unprivileged_user())
-        os.chown(root, owner.pw_uid, owner.pw_gid)
+    _give_to_server_user(root)
     server = PostgresServer(bindir=bindir, root=root)
     try:
         return server.start()
