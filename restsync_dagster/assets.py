@@ -18,7 +18,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.destination import destination_kind, make_pipeline
-from restsync_dagster.runner import run_api
+from restsync_dagster.runner import RunOptions, run_api
 from restsync_dagster.source import shape_source
 
 
@@ -115,7 +115,7 @@ def build_api_assets(api: ApiConfig) -> AssetsDefinition:
         dagster_dlt_translator=translator,
         pool=f"restsync/{api.name}",
     )
-    def api_assets(context: AssetExecutionContext, dlt: DagsterDltResource) -> Any:
-        yield from run_api(context, dlt, api, translator)
+    def api_assets(context: AssetExecutionContext, dlt: DagsterDltResource, config: RunOptions) -> Any:
+        yield from run_api(context, dlt, api, translator, config)
 
     return api_assets

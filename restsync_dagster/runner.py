@@ -9,10 +9,12 @@ A child whose parent was never loaded crawls the parent list live, without loadi
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator, Mapping, Optional
 
 import dlt
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+from pydantic import Field
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 
 from restsync_dagster.children import PARENT_MARK_KEY, parent_mark
@@ -20,6 +22,7 @@ from restsync_dagster.config import ApiConfig
 from restsync_dagster.destination import make_pipeline
 from restsync_dagster.errors import MissingSettingError, ResourceFailedError
 from restsync_dagster.http import RequestStats
+from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached
 from restsync_dagster.redaction import protect
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
@@ -28,17 +31,28 @@ PARENT_KEY_BATCH = 100
 FULL_REFRESH_TAG = "restsync/full_refresh"
 
 
+class RunOptions(Config):
+    """Run config of an API's assets, set in the launchpad (or by a schedule)."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Drop the selected tables and their incremental cursors and load them from scratch "
+        "(reconciles records deleted upstream). The run tag restsync/full_refresh=true does the same.",
+    )
+
+
 def run_api(
     context: AssetExecutionContext,
     dlt_resource: DagsterDltResource,
     api: ApiConfig,
     translator: DagsterDltTranslator,
+    options: Optional["RunOptions"] = None,
 ) -> Iterator[Any]:
     selected = {key.path[-1] for key in context.selected_asset_keys}
     client = resolve_client(api)
     protect(secrets_of(client))
     runnable, failed = _resolvable(api, selected)
-    full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+    full_refresh = bool(options and options.full_refresh) or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
     for phase in phases(api, runnable):
         phase = {name for name in phase if not _has_failed_ancestor(api, name, failed)}
         while phase:
@@ -128,10 +142,17 @@ def _run_phase(
         f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
     )
     kwargs = {"refresh": "drop_data"} if full_refresh else {}
-    for event in dlt_resource.run(
-        context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs
-    ):
-        yield with_request_stats(event, built.stats)
+    before = {} if full_refresh else count_rows(pipeline, names)
+    started = time.monotonic()
+    # dagster-dlt yields its materializations only once the whole load is done, so the tables
+    # can be counted again (and the cursors read) before the first one is passed on.
+    events = list(
+        dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs)
+    )
+    duration = time.monotonic() - started
+    after = count_rows(pipeline, names)
+    for event in events:
+        yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration)
 
 
 def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
@@ -214,3 +235,21 @@ def with_request_stats(event: Any, stats: Mapping[str, RequestStats]) -> Any:
     metadata = dict(event.metadata or {})
     metadata.setdefault("rows_loaded", MetadataValue.int(0))
     return MaterializeResult(asset_key=event.asset_key, metadata={**metadata, **extra})
+
+
+def with_outcome(
+    event: Any, api: ApiConfig, pipeline_state: Mapping[str, Any], before: Mapping[str, int], after: Mapping[str, int], duration: float
+) -> Any:
+    """Add rows inserted/updated, the table's size, the cursor reached and the load's duration."""
+    if not isinstance(event, MaterializeResult) or event.asset_key is None:
+        return event
+    name = event.asset_key.path[-1]
+    metadata = dict(event.metadata or {})
+    loaded = metadata.get("rows_loaded")
+    outcome = TableOutcome(rows_loaded=int(getattr(loaded, "value", loaded) or 0), rows_before=before.get(name), rows_after=after.get(name))
+    metadata.update(outcome.metadata())
+    metadata["duration_seconds"] = MetadataValue.float(round(duration, 3))
+    cursor = cursor_reached(pipeline_state, api, name)
+    if cursor is not None:
+        metadata["incremental_cursor"] = MetadataValue.text(cursor)
+    return MaterializeResult(asset_key=event.asset_key, metadata=metadata)

@@ -1,0 +1,73 @@
+"""What one run did to each table, for the asset's materialization metadata.
+
+dlt's load info says how many rows a resource loaded, not how a merge split them. Counting the
+table before and after the load tells new keys (inserted) from keys already there (updated), and
+the pipeline state after the load says how far each incremental cursor has moved. Dagster plots
+numeric metadata over time, so every figure here is a number or a short text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
+
+import dlt
+from dagster import MetadataValue
+
+from restsync_dagster.config import ApiConfig
+
+
+def count_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
+    """Row count of each table that exists in the pipeline's dataset (missing tables are left out)."""
+    counts: dict[str, int] = {}
+    try:
+        with pipeline.sql_client() as client:
+            for table in tables:
+                try:
+                    rows = client.execute_sql(f"SELECT count(*) FROM {client.make_qualified_table_name(table)}")
+                except Exception:  # noqa: BLE001 - the table does not exist yet
+                    continue
+                if rows:
+                    counts[table] = int(rows[0][0])
+    except Exception:  # noqa: BLE001 - no dataset yet (first run): nothing to count
+        return {}
+    return counts
+
+
+def cursor_reached(pipeline_state: Mapping[str, Any], api: ApiConfig, resource_name: str) -> Optional[str]:
+    """The incremental cursor value the resource's state holds after the load (None: not incremental)."""
+    incremental = api.resource(resource_name).incremental
+    if incremental is None:
+        return None
+    resource_state = pipeline_state.get("sources", {}).get(api.name, {}).get("resources", {}).get(resource_name, {})
+    cursor_state = resource_state.get("incremental", {}).get(incremental.cursor_path, {})
+    value = cursor_state.get("last_value") if isinstance(cursor_state, Mapping) else None
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class TableOutcome:
+    """Rows a run inserted and updated in one table, from counts before and after and rows loaded."""
+
+    rows_loaded: int
+    rows_before: Optional[int]
+    rows_after: Optional[int]
+
+    @property
+    def rows_inserted(self) -> int:
+        if self.rows_after is None:
+            return 0
+        return max(self.rows_after - (self.rows_before or 0), 0)
+
+    @property
+    def rows_updated(self) -> int:
+        return max(self.rows_loaded - self.rows_inserted, 0)
+
+    def metadata(self) -> dict[str, MetadataValue]:
+        values: dict[str, MetadataValue] = {
+            "rows_inserted": MetadataValue.int(self.rows_inserted),
+            "rows_updated": MetadataValue.int(self.rows_updated),
+        }
+        if self.rows_after is not None:
+            values["dagster/row_count"] = MetadataValue.int(self.rows_after)  # shown by the UI as the table's size
+        return values
