@@ -34,6 +34,7 @@ from dlt.common import jsonpath
 from restsync_dagster.auth import build_auth
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.http import ApiSession
+from restsync_dagster.runner import FULL_REFRESH_TAG
 from restsync_dagster.settings import resolve_client, resolve_params
 
 API_TAG = "restsync/api"
@@ -57,6 +58,35 @@ def api_schedule(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> ScheduleD
         default_status=DefaultScheduleStatus.RUNNING if api.schedule.enabled else DefaultScheduleStatus.STOPPED,
         description=f"Refresh {api.name}: incremental resources fetch only changes, the others reload and merge.",
     )
+
+
+def full_refresh_schedules(api: ApiConfig) -> list[ScheduleDefinition]:
+    """One schedule per distinct `full_refresh_cron` of the API, running those resources with the
+    full-refresh tag: tables dropped and reloaded, so records deleted upstream disappear."""
+    by_cron: dict[str, list[str]] = {}
+    for resource in api.resources:
+        if resource.full_refresh_cron:
+            by_cron.setdefault(resource.full_refresh_cron, []).append(resource.name)
+    schedules = []
+    for number, (cron, names) in enumerate(sorted(by_cron.items()), start=1):
+        suffix = "" if len(by_cron) == 1 else f"_{number}"
+        job = define_asset_job(
+            name=f"{api.name}_full_refresh{suffix}_job",
+            selection=AssetSelection.assets(*[AssetKey([api.name, name]) for name in names]),
+            tags={API_TAG: api.name, FULL_REFRESH_TAG: "true"},
+            description=f"Full refresh of {api.name}: {', '.join(names)}.",
+        )
+        schedules.append(
+            ScheduleDefinition(
+                name=f"{api.name}_full_refresh{suffix}",
+                job=job,
+                cron_schedule=cron,
+                execution_timezone=api.schedule.timezone,
+                default_status=DefaultScheduleStatus.RUNNING if api.schedule.enabled else DefaultScheduleStatus.STOPPED,
+                description=f"Drop and reload {', '.join(names)} of {api.name} to reconcile records deleted upstream.",
+            )
+        )
+    return schedules
 
 
 def newest_cursor(api: ApiConfig, resource: Resource, session: ApiSession, base_url: str) -> Optional[str]:

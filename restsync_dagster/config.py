@@ -156,10 +156,23 @@ class IncrementalConfig(_Strict):
     probe_params: dict[str, Union[str, int]] = Field(default_factory=dict)
 
 
+def _valid_cron(value: Optional[str]) -> Optional[str]:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if value is not None and not is_valid_cron_string(value):
+        raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 3 * * 0')")
+    return value
+
+
 class Schedule(_Strict):
     cron: str = "0 * * * *"
     timezone: str = "UTC"
     enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return str(_valid_cron(value))
 
 
 class Sensor(_Strict):
@@ -209,11 +222,19 @@ class Resource(_Strict):
     write_disposition: Literal["merge", "append", "replace"] = "merge"
     error_handling: Optional[ErrorHandling] = None
     incremental: Optional[IncrementalConfig] = None
+    # cron of a periodic full refresh (tables dropped and reloaded, cursors reset): merges never
+    # remove records deleted upstream, a full refresh does. None: only on request.
+    full_refresh_cron: Optional[str] = None
     owners: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     # dlt schema contract: `freeze` makes a new column or a changed type fail the resource;
     # default (None) evolves the schema as dlt does (new columns added, type changes as variants)
     schema_contract: Optional[Union[SchemaContractMode, dict[Literal["tables", "columns", "data_type"], SchemaContractMode]]] = None
+
+    @field_validator("full_refresh_cron")
+    @classmethod
+    def _full_refresh_cron_is_cron(cls, value: Optional[str]) -> Optional[str]:
+        return _valid_cron(value)
 
     @model_validator(mode="after")
     def _one_parent(self) -> "Resource":

@@ -14,7 +14,7 @@ from dagster import Definitions
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.assets import build_api_assets
-from restsync_dagster.automation import api_job, api_schedule, change_sensor
+from restsync_dagster.automation import api_job, api_schedule, change_sensor, full_refresh_schedules
 from restsync_dagster.config import ApiConfig, load_config_dir
 from restsync_dagster.settings import warn_plaintext_secrets
 
@@ -36,6 +36,7 @@ def build_definitions(apis: list[ApiConfig]) -> Definitions:
         job = api_job(api)
         jobs.append(job)
         schedules.append(api_schedule(api, job))
+        schedules.extend(full_refresh_schedules(api))
         sensor = change_sensor(api, job)
         if sensor is not None:
             sensors.append(sensor)

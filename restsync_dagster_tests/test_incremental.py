@@ -158,3 +158,72 @@ def test_concurrency_pool_keeps_one_writer_per_api() -> None:
     pools = {a.op.pool for a in defs.assets or []}  # type: ignore[union-attr]
     assert pools == {f"restsync/{api.name}" for api in apis}
     assert yaml.safe_load(INSTANCE_TEMPLATE.read_text())["concurrency"]["pools"]["default_limit"] == 1
+
+
+def materialization_metadata(result, resource: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.path[-1] == resource:
+            return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+    raise AssertionError(f"no materialization of {resource}")
+
+
+def test_metadata_tells_inserted_from_updated_and_the_cursor_reached(sim_env: Simulator) -> None:
+    api = shipped("service_desk")
+    first = materialization_metadata(run_assets(api, ["tickets"]), "tickets")
+    served = sim_env.records("service_desk", "tickets")
+    assert (first["rows_inserted"], first["rows_updated"]) == (len(served), 0)
+    assert first["dagster/row_count"] == len(served)
+    assert first["incremental_cursor"] == max(r["updated_at"] for r in served)
+
+    sim_env.mutate("service_desk", "tickets", updates=5, inserts=2)
+    second = materialization_metadata(run_assets(api, ["tickets"]), "tickets")
+    served = sim_env.records("service_desk", "tickets")
+    assert second["rows_inserted"] == 2
+    assert second["rows_updated"] == second["rows_loaded"] - 2 >= 5  # the changed ones, plus the lag window
+    assert second["dagster/row_count"] == len(served)
+    assert second["incremental_cursor"] == max(r["updated_at"] for r in served) > first["incremental_cursor"]
+    assert second["duration_seconds"] > 0
+
+
+def test_full_refresh_from_the_launchpad_config_reconciles_one_asset(sim_env: Simulator) -> None:
+    from dagster import materialize
+    from dagster_dlt import DagsterDltResource
+
+    from restsync_dagster.assets import build_api_assets
+
+    api = shipped("service_desk")
+    assert run_assets(api, ["tickets", "contacts"]).success
+    deleted_tickets = sim_env.mutate("service_desk", "tickets", deletes=3)["deleted"]
+    deleted_contacts = sim_env.mutate("service_desk", "contacts", deletes=3)["deleted"]
+    result = materialize(
+        [build_api_assets(api)], resources={"dlt": DagsterDltResource()},
+        selection=[AssetKey(["service_desk", "tickets"]), AssetKey(["service_desk", "contacts"])],
+        run_config={"ops": {"service_desk_dlt": {"config": {"full_refresh": True}}}},
+    )
+    assert result.success
+    assert sorted(row[0] for row in table_rows("service_desk", "tickets", "id")) == sorted(r["id"] for r in sim_env.records("service_desk", "tickets"))
+    assert not set(deleted_contacts) & {row[0] for row in table_rows("service_desk", "contacts", "id")}
+    assert not set(deleted_tickets) & {row[0] for row in table_rows("service_desk", "tickets", "id")}
+
+
+def test_full_refresh_schedules_follow_each_resources_cadence() -> None:
+    from restsync_dagster.automation import full_refresh_schedules
+    from restsync_dagster.config import load_config_dir
+    from restsync_dagster_tests.conftest import CONFIGS
+
+    apis, _ = load_config_dir(CONFIGS)
+    defs = build_definitions(apis)
+    for api in apis:
+        schedules = full_refresh_schedules(api)
+        assert len(schedules) == len({r.full_refresh_cron for r in api.resources if r.full_refresh_cron}) == 1
+        schedule = defs.resolve_schedule_def(f"{api.name}_full_refresh")
+        assert schedule.cron_schedule == "0 3 * * 0"
+        job = defs.resolve_job_def(schedule.job_name)
+        assert job.tags["restsync/full_refresh"] == "true"
+        assert set(job.asset_layer.selected_asset_keys) == {AssetKey([api.name, r.name]) for r in api.resources if r.full_refresh_cron}
+
+    custom = shipped("ticket_desk").model_copy(deep=True)
+    resources = [r.model_copy(update={"full_refresh_cron": "0 1 * * *" if r.name == "agents" else r.full_refresh_cron}) for r in custom.resources]
+    split = full_refresh_schedules(custom.model_copy(update={"resources": tuple(resources)}))
+    assert sorted(s.cron_schedule for s in split) == ["0 1 * * *", "0 3 * * 0"]
