@@ -18,6 +18,7 @@ from typing import Any, Optional
 from dagster import (
     AssetKey,
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -179,4 +180,20 @@ def change_sensor(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> Optional
         job=job,
         default_status=DefaultSensorStatus.RUNNING if api.sensor.enabled else DefaultSensorStatus.STOPPED,
         description=f"Asks {api.name} for its newest records and requests a run of only the changed resources.",
+    )
+
+
+def children_follow_parents_sensor(apis: list[ApiConfig]) -> Optional[AutomationConditionSensorDefinition]:
+    """Evaluates the children's `eager` condition: a parent materialized by a run that did not include
+    its children (a parent-only selection, a sensor run) gets them requested. Running by default, unlike
+    Dagster's implicit automation sensor, so `dagster dev` keeps children fresh without a click."""
+    children = [AssetKey([api.name, r.name]) for api in apis for r in api.resources if r.parent is not None]
+    if not children:
+        return None
+    return AutomationConditionSensorDefinition(
+        "children_follow_parents",
+        target=AssetSelection.assets(*children),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Requests a child asset when its parent was materialized without it.",
     )

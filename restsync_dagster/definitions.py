@@ -14,7 +14,13 @@ from dagster import Definitions
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.assets import build_api_assets
-from restsync_dagster.automation import api_job, api_schedule, change_sensor, full_refresh_schedules
+from restsync_dagster.automation import (
+    api_job,
+    api_schedule,
+    change_sensor,
+    children_follow_parents_sensor,
+    full_refresh_schedules,
+)
 from restsync_dagster.config import ApiConfig, load_config_dir
 from restsync_dagster.settings import warn_plaintext_secrets
 
@@ -40,6 +46,9 @@ def build_definitions(apis: list[ApiConfig]) -> Definitions:
         sensor = change_sensor(api, job)
         if sensor is not None:
             sensors.append(sensor)
+    follow = children_follow_parents_sensor(apis)
+    if follow is not None:
+        sensors.append(follow)
     return Definitions(
         assets=[build_api_assets(api) for api in apis],
         jobs=jobs,

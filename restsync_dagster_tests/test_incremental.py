@@ -227,3 +227,29 @@ def test_full_refresh_schedules_follow_each_resources_cadence() -> None:
     resources = [r.model_copy(update={"full_refresh_cron": "0 1 * * *" if r.name == "agents" else r.full_refresh_cron}) for r in custom.resources]
     split = full_refresh_schedules(custom.model_copy(update={"resources": tuple(resources)}))
     assert sorted(s.cron_schedule for s in split) == ["0 1 * * *", "0 3 * * 0"]
+
+
+def test_a_parent_materialized_alone_gets_its_children_requested(sim_env: Simulator) -> None:
+    from dagster import DagsterInstance, evaluate_automation_conditions, materialize
+    from dagster_dlt import DagsterDltResource
+
+    from restsync_dagster.assets import build_api_assets
+
+    api = shipped("messaging")
+    defs = build_definitions([api])
+    sensor = defs.resolve_sensor_def("children_follow_parents")
+    assert sensor.default_status.value == "RUNNING"
+    instance = DagsterInstance.ephemeral()
+    keys = {AssetKey(["messaging", r.name]) for r in api.resources}
+    assert materialize([build_api_assets(api)], resources={"dlt": DagsterDltResource()}, instance=instance).success
+    settled = evaluate_automation_conditions(defs=defs, instance=instance)
+    assert settled.total_requested == 0, "everything is fresh after a full run"
+
+    parents = {AssetKey(["messaging", r.parent]) for r in api.resources if r.parent}
+    assert materialize(
+        [build_api_assets(api)], resources={"dlt": DagsterDltResource()}, instance=instance, selection=sorted(parents)
+    ).success
+    after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+    children = {AssetKey(["messaging", r.name]) for r in api.resources if r.parent}
+    requested = {key for key in keys if after.get_num_requested(key)}
+    assert requested == children
