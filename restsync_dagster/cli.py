@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from restsync_dagster.config import ApiConfig, load_api_config, load_config_dir
 from restsync_dagster.errors import ConfigError, ConfigErrors, RestsyncError
@@ -54,6 +54,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     apis, errors = _configs(args.configs)
     for api in apis:
         print(f"{api.name}  ({api.source_file})  base_url={api.client.base_url}")
+        schedule = api.schedule
+        print(
+            f"  schedule {api.name}_schedule: '{schedule.cron}' {schedule.timezone}"
+            f" ({'running' if schedule.enabled else 'stopped'} by default)"
+        )
+        if any(r.incremental and r.parent is None for r in api.resources):
+            print(
+                f"  sensor   {api.name}_changes: probes incremental resources every {api.sensor.minimum_interval_seconds}s"
+                f" ({'running' if api.sensor.enabled else 'stopped'} by default)"
+            )
         for resource in api.resources:
             extra = []
             if resource.parent:
@@ -67,11 +77,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dagster import AssetKey, DagsterInstance, materialize
-    from dagster_dlt import DagsterDltResource
-
-    from restsync_dagster.assets import build_api_assets
-
     apis, errors = _configs(args.configs)
     for error in errors:
         print(f"error  {error}", file=sys.stderr)
@@ -83,25 +88,107 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error  {api.name} has no resource {unknown}", file=sys.stderr)
         return EXIT_USAGE
-    selection = [AssetKey([api.name, name]) for name in args.select] if args.select else None
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    result = materialize(
-        [build_api_assets(api)],
-        resources={"dlt": DagsterDltResource()},
-        selection=selection,
-        instance=instance,
-        tags={"restsync/full_refresh": "true"} if args.full_refresh else None,
-        raise_on_error=False,
-    )
+    interactive = sys.stdout.isatty() and not args.quiet
+    result, progress = _materialize(api, args.select, args.full_refresh, interactive)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
         rows = materialization.metadata.get("rows_loaded")
         print(f"loaded {materialization.asset_key.to_user_string():40} rows={rows.value if rows else 0}")
+    print(f"{api.name}: {progress.line()}")
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
                 print(f"failed {event.event_specific_data.error.message.strip()}", file=sys.stderr)  # type: ignore[union-attr]
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool, interactive: bool) -> tuple[Any, Any]:
+    """One in-process run of the API's assets (and their checks); a live progress line on a terminal."""
+    from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions
+    from dagster._loggers import default_loggers
+    from dagster_dlt import DagsterDltResource
+
+    from restsync_dagster.assets import build_api_assets
+    from restsync_dagster.checks import table_checks
+    from restsync_dagster.progress import Display, PageCounting, Progress, progress_logger
+    from restsync_dagster.runner import FULL_REFRESH_TAG
+
+    names = select or [r.name for r in api.resources]
+    progress = Progress(total_resources=len(names))
+    defs = Definitions(
+        assets=[build_api_assets(api)],
+        asset_checks=[table_checks(api)],
+        resources={"dlt": DagsterDltResource()},
+        loggers={**default_loggers(), "restsync_progress": progress_logger(progress)},
+    )
+    keys = [AssetKey([api.name, name]) for name in names]
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(keys),
+        asset_check_selection=set(AssetSelection.assets(*keys).resolve_checks(defs.resolve_asset_graph())),
+    )
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    # the progress line (terminal) or the summary lines replace dagster's log lines; warnings still show
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "restsync_progress": {}}}
+    with PageCounting(progress):
+        if interactive:
+            with Display(progress, api.name):
+                result = _execute(job, instance, run_config, full_refresh, FULL_REFRESH_TAG)
+        else:
+            result = _execute(job, instance, run_config, full_refresh, FULL_REFRESH_TAG)
+    return result, progress
+
+
+def _execute(job: Any, instance: Any, run_config: dict[str, Any], full_refresh: bool, tag: str) -> Any:
+    return job.execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        tags={tag: "true"} if full_refresh else None,
+        raise_on_error=False,
+    )
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from restsync_dagster.definitions import configs_dir
+    from restsync_dagster.skeleton import write_skeleton
+
+    folder = Path(args.dir) if args.dir else configs_dir()
+    try:
+        path = write_skeleton(args.api_name, folder)
+    except FileExistsError as exc:
+        print(f"error  {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote  {path}\nnext   edit base_url, auth and resources, then: restsync validate {path}")
+    return EXIT_OK
+
+
+def cmd_import_airbyte(args: argparse.Namespace) -> int:
+    from restsync_dagster.airbyte_import import import_file
+    from restsync_dagster.config import parse_api_config
+
+    output = Path(args.output) if args.output else None
+    name = args.name or (output.stem if output else None)
+    imported = import_file(args.manifest, name=name)
+    try:
+        parse_api_config(imported.config, source_file=output or args.manifest)
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            print(f"error  imported config: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    text = imported.to_yaml(Path(args.manifest).name)
+    if output is None:
+        sys.stdout.write(text)
+    elif output.exists() and not args.force:
+        print(f"error  {output} already exists; not overwriting it (use --force)", file=sys.stderr)
+        return EXIT_USAGE
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote  {output}: {len(imported.config['resources'])} resources", file=sys.stderr)
+    for line in imported.unmapped:
+        print(f"unmapped  {line}", file=sys.stderr)
+    if not imported.unmapped:
+        print("every component was mapped", file=sys.stderr)
     return EXIT_OK
 
 
@@ -149,16 +236,37 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("configs", nargs="*", help="YAML files or folders (default: the configs folder)")
     validate.set_defaults(func=cmd_validate)
 
-    listing = sub.add_parser("list", help="APIs, resources, parents and incremental settings")
-    listing.add_argument("configs", nargs="*")
+    listing = sub.add_parser("list", help="APIs, resources, parents, incremental settings, schedules and sensors")
+    listing.add_argument("configs", nargs="*", help="YAML files or folders (default: the configs folder)")
     listing.set_defaults(func=cmd_list)
 
-    run = sub.add_parser("run", help="materialize one API's assets now, through Dagster")
-    run.add_argument("api")
+    run = sub.add_parser(
+        "run",
+        help="materialize one API's assets now, through Dagster (with its asset checks)",
+        description="One run in this process; exit 0 when it succeeded, 1 when it failed, 2 on a usage or config error. "
+        "On a terminal a progress line shows resources done, pages, records and rate; otherwise it prints one line per asset.",
+    )
+    run.add_argument("api", help="the API's name (restsync list shows them)")
     run.add_argument("--select", nargs="+", metavar="RESOURCE", help="only these resources")
     run.add_argument("--full-refresh", action="store_true", help="reload from scratch, ignoring incremental cursors")
+    run.add_argument("--quiet", action="store_true", help="no progress line even on a terminal")
     run.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
+
+    new = sub.add_parser("new", help="write a commented config skeleton to configs/<API_NAME>.yaml (never overwrites)")
+    new.add_argument("api_name", metavar="API_NAME", help="lower case letters, digits and '_'")
+    new.add_argument("--dir", help="folder to write into (default: the configs folder)")
+    new.set_defaults(func=cmd_new)
+
+    airbyte = sub.add_parser(
+        "import-airbyte",
+        help="convert an Airbyte low-code manifest into a restsync config, listing what it could not map",
+    )
+    airbyte.add_argument("manifest", metavar="MANIFEST.yaml")
+    airbyte.add_argument("-o", "--output", help="config file to write (default: print to stdout)")
+    airbyte.add_argument("--name", help="API name (default: the output file's name, else the manifest's)")
+    airbyte.add_argument("--force", action="store_true", help="overwrite the output file")
+    airbyte.set_defaults(func=cmd_import_airbyte)
 
     simulate = sub.add_parser("simulate", help="start the local simulator of the five APIs (options: restsync simulate -- --help)")
     simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
@@ -179,12 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `restsync list | head` ends quietly
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # argparse exits 2 on bad usage
     try:
         return int(args.func(args))
+    except ConfigErrors as exc:
+        print(f"error  {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except RestsyncError as exc:
         print(f"error  {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if args.command in ("new", "import-airbyte", "validate", "list") else EXIT_FAILED
 
 
 if __name__ == "__main__":

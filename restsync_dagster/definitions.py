@@ -21,6 +21,7 @@ from restsync_dagster.automation import (
     children_follow_parents_sensor,
     full_refresh_schedules,
 )
+from restsync_dagster.checks import freshness_checks, freshness_sensor, table_checks
 from restsync_dagster.config import ApiConfig, load_config_dir
 from restsync_dagster.settings import warn_plaintext_secrets
 
@@ -36,7 +37,7 @@ def configs_dir() -> Path:
 
 
 def build_definitions(apis: list[ApiConfig]) -> Definitions:
-    jobs, schedules, sensors = [], [], []
+    jobs, schedules, sensors, checks, fresh = [], [], [], [], []
     for api in apis:
         warn_plaintext_secrets(api)
         job = api_job(api)
@@ -46,11 +47,17 @@ def build_definitions(apis: list[ApiConfig]) -> Definitions:
         sensor = change_sensor(api, job)
         if sensor is not None:
             sensors.append(sensor)
+        checks.append(table_checks(api))
+        fresh.extend(freshness_checks(api))
+    freshness = freshness_sensor(fresh)
+    if freshness is not None:
+        sensors.append(freshness)
     follow = children_follow_parents_sensor(apis)
     if follow is not None:
         sensors.append(follow)
     return Definitions(
         assets=[build_api_assets(api) for api in apis],
+        asset_checks=[*checks, *fresh],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,
