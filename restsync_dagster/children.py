@@ -97,6 +97,8 @@ def child_resource(
 
     def fetch_children(parents: Any) -> Iterator[list[dict[str, Any]]]:
         batch = parents if isinstance(parents, list) else [parents]
+        if not batch:  # a parent page with no records (the empty page that ends page-number paging)
+            return
         if api.child_concurrency == 1 or len(batch) == 1:
             for record in batch:
                 rows = fetch_one(record)

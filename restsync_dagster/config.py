@@ -236,6 +236,15 @@ class Resource(_Strict):
     def _full_refresh_cron_is_cron(cls, value: Optional[str]) -> Optional[str]:
         return _valid_cron(value)
 
+    @field_validator("schema_contract")
+    @classmethod
+    def _contract_for_columns(cls, value: Any) -> Any:
+        """A single mode applies to columns and data types: with dlt's shorthand `freeze` also
+        freezing tables, the resource's table could never be created on its first run."""
+        if isinstance(value, str):
+            return {"tables": "evolve", "columns": value, "data_type": value}
+        return value
+
     @model_validator(mode="after")
     def _one_parent(self) -> "Resource":
         refs = {m.group(1) for m in PARENT_REF.finditer(self.endpoint.path)}
