@@ -94,10 +94,14 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def failed_resource(exc: BaseException, names: set[str]) -> Optional[str]:
     """The resource an extraction error came from, when dlt or our HTTP layer says which."""
     for cause in _causes(exc):
-        for attribute in ("resource_name", "pipe_name"):
+        for attribute in ("resource_name", "pipe_name", "table_name"):
             name = getattr(cause, attribute, None)
             if name in names:
                 return str(name)
+        # a normalize job (e.g. a frozen schema contract violated) names its table in the job id
+        job_table = str(getattr(cause, "job_id", "") or "").split(".")[0]
+        if job_table in names:
+            return job_table
     return None
 
 
