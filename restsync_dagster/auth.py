@@ -41,6 +41,8 @@ class RenewingOAuth2(OAuth2ClientCredentials):
 
     api_name: str = "api"
     refresh_margin_seconds: int = 30
+    # where the user sets the credentials, for error messages (e.g. SOURCES__X__CLIENT_SECRET)
+    variables: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -62,7 +64,7 @@ class RenewingOAuth2(OAuth2ClientCredentials):
             return str(self.access_token)
 
     def is_token_expired(self) -> bool:
-        return pendulum.now() >= self.token_expiry.subtract(seconds=self.refresh_margin_seconds)
+        return pendulum.now() >= self.token_expiry
 
     def invalidate(self, rejected_header: Optional[str]) -> None:
         """Drop the token a 401 rejected, unless another thread already replaced it."""
@@ -77,7 +79,9 @@ class RenewingOAuth2(OAuth2ClientCredentials):
             raise TokenEndpointError(
                 f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} answered "
                 f"{response.status_code}{f' ({error})' if error else ''}; check the client id, client "
-                f"secret{', refresh token' if 'refresh_token' in self.access_token_request_data else ''} and token URL."
+                f"secret{', refresh token' if 'refresh_token' in self.access_token_request_data else ''} and token URL"
+                + (f" ({', '.join(self.variables)})" if self.variables else "")
+                + "."
             )
         payload = response.json()
         if not payload.get("access_token"):
@@ -86,7 +90,10 @@ class RenewingOAuth2(OAuth2ClientCredentials):
             )
         self.access_token = str(payload["access_token"])
         protect([self.access_token])
-        self.token_expiry = pendulum.now().add(seconds=self.parse_expiration_in_seconds(payload))
+        lifetime = self.parse_expiration_in_seconds(payload)
+        # renew a margin before the server's expiry; a short-lived token gets a quarter of its life as margin
+        margin = min(float(self.refresh_margin_seconds), lifetime / 4)
+        self.token_expiry = pendulum.now().add(seconds=lifetime - margin)
         self.renewals += 1
 
 
@@ -122,14 +129,23 @@ def _safe_url(url: str) -> str:
 
 
 def build_auth(api_name: str, auth: dict[str, Any]) -> Optional[AuthBase]:
-    """From a resolved auth dict (secrets filled in) to a requests authenticator."""
+    """From a resolved auth dict (secrets filled in) to a requests authenticator.
+
+    `auth["_variables"]` (from `settings.resolve_client`) names where the credentials are set; the
+    authenticator carries it as `restsync_variables` so a 401 can say which variable to fix.
+    """
     kind = auth["type"]
+    variables = tuple(auth.get("_variables", ()))
+    static: Optional[AuthBase] = None
     if kind == "bearer":
-        return BearerTokenAuth(token=auth["token"])
-    if kind == "http_basic":
-        return HttpBasicAuth(username=auth["username"], password=auth.get("password", ""))
-    if kind == "api_key":
-        return APIKeyAuth(name=auth["name"], api_key=auth["api_key"], location=auth["location"])
+        static = BearerTokenAuth(token=auth["token"])
+    elif kind == "http_basic":
+        static = HttpBasicAuth(username=auth["username"], password=auth.get("password", ""))
+    elif kind == "api_key":
+        static = APIKeyAuth(name=auth["name"], api_key=auth["api_key"], location=auth["location"])
+    if static is not None:
+        static.restsync_variables = variables  # type: ignore[attr-defined]
+        return static
     request_data: dict[str, Any] = {}
     if kind == "oauth2_refresh_token":
         request_data = {"grant_type": "refresh_token", "refresh_token": auth["refresh_token"]}
@@ -141,6 +157,7 @@ def build_auth(api_name: str, auth: dict[str, Any]) -> Optional[AuthBase]:
         client_secret=auth["client_secret"],
         access_token_request_data=request_data,
         api_name=api_name,
+        variables=variables,
         # a plain session: dlt's default raises on 4xx with the token URL; we word the error ourselves
         session=Session(),
     )

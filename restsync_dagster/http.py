@@ -146,7 +146,9 @@ class ApiSession(requests.Session):
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.handling.max_retries:
                     raise ApiRequestError(
-                        f"{self._where(request)} failed after {attempt + 1} attempt(s): {type(exc).__name__}"
+                        f"{self._where(request)}: host {_origin(request.url)} did not answer after {attempt + 1} "
+                        f"attempt(s) ({_network_reason(exc)}); check client.base_url "
+                        f"(or SOURCES__{self.api_name.upper()}__BASE_URL) and that the API is reachable"
                     ) from None
                 self._sleep(self._backoff(attempt))
                 attempt += 1
@@ -224,8 +226,10 @@ class ApiSession(requests.Session):
 
     def _failure(self, request: requests.PreparedRequest, response: requests.Response) -> ApiRequestError:
         attempts = getattr(response, "attempts", 1)
+        variables = getattr(self.auth, "restsync_variables", None) or getattr(self.auth, "variables", None)
         hint = {
-            401: "check the credentials (SOURCES__%s__...)" % self.api_name.upper(),
+            401: "the API refused the credentials; check "
+            + (", ".join(variables) if variables else f"the SOURCES__{self.api_name.upper()}__... secrets"),
             403: "the credentials lack permission; add 403 to error_handling.ignore_statuses to skip such requests",
             404: "the path does not exist; check endpoint.path",
         }.get(response.status_code, "")
@@ -235,6 +239,21 @@ class ApiSession(requests.Session):
             + (f"; {hint}" if hint else ""),
             response=response,
         )
+
+
+def _origin(url: Optional[str]) -> str:
+    """scheme://host[:port], without userinfo."""
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+
+def _network_reason(exc: Exception) -> str:
+    """A short, secret-free reason: the exception type and, for refused connections, that word."""
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset", "RemoteDisconnected"):
+        if marker in text:
+            return f"{type(exc).__name__}: {marker}"
+    return type(exc).__name__
 
 
 def _path(url: Optional[str]) -> str:

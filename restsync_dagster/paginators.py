@@ -85,10 +85,14 @@ class GuardedPageNumber(_Guarded, dlt_paginators.PageNumberPaginator):
 
 
 class GuardedOffset(_Guarded, dlt_paginators.OffsetPaginator):
-    """Advance by the number of records received, stop on an empty page."""
+    """Advance by the number of records received (at most the limit), stop on an empty page.
+
+    A server that caps the page below the limit is followed record by record; one that serves a
+    record twice (limit + 1 rows) does not make the client skip the next page's first record.
+    """
 
     def update_state(self, response: Response, data: Optional[list[Any]] = None) -> None:
-        self.value_step = len(data) if data else self.limit
+        self.value_step = min(len(data), self.limit) if data else self.limit
         super().update_state(response, data)
 
     def _reference(self) -> Any:

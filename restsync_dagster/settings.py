@@ -63,8 +63,20 @@ def resolve_client(api: ApiConfig) -> ResolvedClient:
         }
         if "token_url" in auth:
             auth["token_url"] = _override(api, "token_url") or auth["token_url"]
+        auth["_variables"] = credential_variables(api)
     headers = {k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()}
     return ResolvedClient(base_url=base_url, auth=auth, headers=headers)
+
+
+def credential_variables(api: ApiConfig) -> list[str]:
+    """The environment variables the auth's secrets come from, for messages like "fix X" (names, never values)."""
+    if api.client.auth is None:
+        return []
+    names = []
+    for key, value in api.client.auth.model_dump().items():
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str):
+            names += [f"SOURCES__{api.name.upper()}__{m.group(2).upper()}" for m in PLACEHOLDER.finditer(value) if m.group(1) == "secrets"]
+    return names
 
 
 def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], dict[str, str]]:

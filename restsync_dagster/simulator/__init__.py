@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from restsync_dagster.simulator.auth import DEFAULT_CREDENTIALS
 from restsync_dagster.simulator.catalog import APIS, DEMO_EMAIL
-from restsync_dagster.simulator.server import TOKEN_PATHS, SimulatorState, make_server
+from restsync_dagster.simulator.server import FAULT_KINDS, PERSISTENT_FAULTS, TOKEN_PATHS, SimulatorState, make_server
 from restsync_dagster.simulator.store import Store
 
 DEFAULT_PORT, DEFAULT_LOGIN_PORT = 8765, 8766
@@ -137,9 +137,16 @@ class Simulator:
         with self.state.log_lock:
             self.state.request_log.clear()
 
-    def inject_fault(self, api: str, kind: str, resource: Optional[str] = None, count: int = 1, **params: Any) -> int:
-        if kind.startswith("schema_") and count == 1 and "count" not in params:
-            count = -1
+    def inject_fault(self, api: str, kind: str, resource: Optional[str] = None, count: Optional[int] = None, **params: Any) -> int:
+        """Make the next `count` matching requests misbehave (see docs/faults.md for every kind).
+
+        `count=-1` lasts until cleared; schema drift and page caps last by default, the rest
+        happen once. `after=N` lets N matching requests through first.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
+        if count is None:
+            count = -1 if kind in PERSISTENT_FAULTS else 1
         return self.state.add_fault(api, kind, resource, count, params)
 
     def clear_faults(self) -> None:

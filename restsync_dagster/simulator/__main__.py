@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from typing import Optional, Sequence
+from urllib.parse import parse_qsl
 
 from restsync_dagster.simulator import DEFAULT_LOGIN_PORT, DEFAULT_PORT, Simulator
 
@@ -24,8 +25,23 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--count", action="append", default=[], metavar="API.RESOURCE=N")
     parser.add_argument("--mutate-every", type=float, default=0, metavar="SECONDS")
     parser.add_argument("--mutate-fraction", type=float, default=0.01)
-    parser.add_argument("--fault", action="append", default=[], metavar="API:KIND[:RESOURCE[:COUNT]]")
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="API:KIND[:RESOURCE[:COUNT]][?K=V&...]",
+        help="inject a fault, e.g. 'service_desk:status:agents:3?status=503&retry_after=2' (COUNT -1: until stopped); "
+        "see docs/faults.md",
+    )
     return parser.parse_args(argv)
+
+
+def parse_fault(spec: str) -> tuple[str, str, Optional[str], Optional[int], dict[str, str]]:
+    """`API:KIND[:RESOURCE[:COUNT]][?K=V&...]` -> (api, kind, resource, count, params)."""
+    head, _, query = spec.partition("?")
+    parts = head.split(":")
+    if len(parts) < 2 or len(parts) > 4 or not parts[0] or not parts[1]:
+        raise SystemExit(f"--fault {spec!r}: expected API:KIND[:RESOURCE[:COUNT]][?K=V&...]")
+    resource = parts[2] if len(parts) > 2 and parts[2] else None
+    count = int(parts[3]) if len(parts) > 3 and parts[3] else None
+    return parts[0], parts[1], resource, count, dict(parse_qsl(query))
 
 
 def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] = None) -> int:
@@ -39,8 +55,8 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
         counts=counts, token_ttl_seconds=args.token_ttl, rate_limit_per_second=args.rate_limit or None, host=args.host,
     ).start()
     for spec in args.fault:
-        api, kind, *rest = spec.split(":")
-        sim.inject_fault(api, kind, resource=rest[0] if rest and rest[0] else None, count=int(rest[1]) if len(rest) > 1 else 1)
+        api, kind, resource, count, params = parse_fault(spec)
+        sim.inject_fault(api, kind, resource=resource, count=count, **params)
     if args.mutate_every:
         sim.start_mutator(args.mutate_every, args.mutate_fraction)
     print(f"simulator listening on http://{args.host}:{sim.port} (login host :{sim.login_port})", flush=True)

@@ -33,11 +33,12 @@ class Listing:
     query: dict[str, str]
     resource: str
     next_url: Optional[str] = None  # overrides the style's next link (faults)
-    no_next: bool = False
+    no_next: bool = False  # the listing ends here whatever is left (fault: empty_page)
+    force_next: bool = False  # a next page is announced even past the end (fault: empty_page_with_next)
 
     @property
     def has_more(self) -> bool:
-        return not self.no_next and self.offset + self.limit < self.total
+        return self.force_next or (not self.no_next and self.offset + self.limit < self.total)
 
 
 def _encode(offset: int) -> str:

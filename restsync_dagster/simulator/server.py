@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from restsync_dagster.simulator.apis import STYLES, Listing, _encode, since_of
 from restsync_dagster.simulator.auth import TokenIssuer, basic_user, bearer
@@ -27,6 +27,8 @@ from restsync_dagster.simulator.store import Store
 TOKEN_PATHS = {"shared_inbox": "/v2/oauth2/token", "ticket_desk": "/oauth/v2/token"}
 LOGIN_TOKEN_PATH = "/oauth2/token"
 SCHEMA_FAULTS = {"schema_add_field", "schema_remove_field", "schema_change_type"}
+# faults that describe how a server behaves, not one incident: they last until cleared unless a count is given
+PERSISTENT_FAULTS = SCHEMA_FAULTS | {"page_cap"}
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Fault:
     resource: Optional[str]
     remaining: int
     params: dict[str, Any] = field(default_factory=dict)
+    skip: int = 0  # matching requests to let through first (`after=N`): a fault in the middle of a run
 
 
 class RateLimiter:
@@ -84,7 +87,7 @@ class SimulatorState:
 
     def add_fault(self, api: str, kind: str, resource: Optional[str], count: int, params: dict[str, Any]) -> int:
         with self.fault_lock:
-            fault = Fault(self.next_fault_id, api, kind, resource, count, params)
+            fault = Fault(self.next_fault_id, api, kind, resource, count, params, skip=int(params.get("after", 0)))
             self.next_fault_id += 1
             self.faults.append(fault)
             return fault.id
@@ -93,6 +96,9 @@ class SimulatorState:
         with self.fault_lock:
             for fault in self.faults:
                 if fault.api == api and fault.kind in kinds and fault.remaining != 0 and fault.resource in (None, resource):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     if fault.remaining > 0:
                         fault.remaining -= 1
                     return fault
@@ -105,7 +111,13 @@ class SimulatorState:
 
 PRE_FAULTS = {"status", "slow", "drop", "expire_token"}
 BODY_FAULTS = {"malformed_json", "truncated_json", "html_200"}
-PAGE_FAULTS = {"empty_page", "duplicate_record", "page_cap", "next_other_host", "next_loop", "empty_page_with_next"}
+PAGE_FAULTS = {
+    "empty_page", "duplicate_record", "next_other_host", "next_userinfo", "next_loop", "empty_page_with_next", "hostile_id",
+}
+CAP_FAULTS = {"page_cap"}
+TOKEN_FAULTS = {"token_endpoint_error"}
+FAULT_KINDS = frozenset(PRE_FAULTS | BODY_FAULTS | PAGE_FAULTS | CAP_FAULTS | SCHEMA_FAULTS | TOKEN_FAULTS)
+LIMIT_PARAMS = ("limit", "per_page", "$top")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -114,6 +126,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "restsync-simulator"
     state: SimulatorState  # set on the subclass per server
     login_host = False
+    _entry: Optional[dict[str, Any]] = None  # the request-log entry of the API request being answered
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr
         return
@@ -121,13 +134,21 @@ class Handler(BaseHTTPRequestHandler):
     # --- plumbing -------------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: Optional[dict[str, str]] = None, raw: Optional[bytes] = None, content_type: str = "application/json") -> None:
         data = raw if raw is not None else json.dumps(body, separators=(",", ":")).encode()
+        entry = self._entry
+        if entry is not None and entry.get("status") is None:
+            # logged before the answer leaves: a client that reads the log after its response sees it
+            entry["status"] = status
+            self.state.log(entry)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (a timeout fault): nothing to answer
 
     def _query(self) -> tuple[str, dict[str, str]]:
         parts = urlsplit(self.path)
@@ -167,7 +188,10 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 body = self._form()
                 params = {k: v for k, v in body.items() if k not in {"api", "kind", "resource", "count"}}
-                fid = state.add_fault(body["api"], body["kind"], body.get("resource"), int(body.get("count", 1)), params)
+                if body.get("kind") not in FAULT_KINDS:
+                    return self._send(400, {"error": "unknown_fault_kind", "known": sorted(FAULT_KINDS)})
+                default = -1 if body["kind"] in PERSISTENT_FAULTS else 1
+                fid = state.add_fault(body["api"], body["kind"], body.get("resource"), int(body.get("count", default)), params)
                 return self._send(200, {"id": fid})
         return self._send(404, {"error": "not_found", "path": path})
 
@@ -202,10 +226,10 @@ class Handler(BaseHTTPRequestHandler):
     # --- token endpoints ---------------------------------------------------------------------------------
     def _token(self, api: str, require_scope: bool) -> None:
         state = self.state
-        fault = state.take_fault(api, None, {"token_endpoint_error"})
+        form = self._form()  # read the body first: left unread, it would corrupt the next request on this connection
+        fault = state.take_fault(api, None, TOKEN_FAULTS)
         if fault:
             return self._send(int(fault.params.get("status", 500)), {"error": "server_error"})
-        form = self._form()
         expected = state.credentials[api]
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         user = basic_user(self.headers.get("Authorization"))
@@ -240,9 +264,14 @@ class Handler(BaseHTTPRequestHandler):
         route = next(((name, m.groupdict().get("parent")) for pattern, name, _ in state.routes[api] if (m := pattern.match(rest))), None)
         resource = route[0] if route else None
         entry: dict[str, Any] = {"api": api, "resource": resource, "method": "GET", "path": f"/{api}{rest}", "query": query, "ts": time.time()}
-        status = self._serve(api, rest, query, route, entry)
-        entry["status"] = status
-        state.log(entry)
+        self._entry = entry
+        try:
+            status = self._serve(api, rest, query, route, entry)
+        finally:
+            self._entry = None
+        if entry.get("status") is None:
+            entry["status"] = status
+            state.log(entry)
 
     def _serve(self, api: str, rest: str, query: dict[str, str], route: Optional[tuple[str, Optional[str]]], entry: dict[str, Any]) -> int:
         state = self.state
@@ -267,8 +296,8 @@ class Handler(BaseHTTPRequestHandler):
                 code = int(fault.params.get("status", 500))
                 headers = {}
                 retry_after = fault.params.get("retry_after")
-                if retry_after == "date":
-                    headers["Retry-After"] = formatdate(time.time() + 1, usegmt=True)
+                if retry_after == "date":  # an HTTP date `retry_after_seconds` (default 2) from now
+                    headers["Retry-After"] = formatdate(time.time() + float(fault.params.get("retry_after_seconds", 2)), usegmt=True)
                 elif retry_after is not None:
                     headers["Retry-After"] = str(retry_after)
                 self._send(code, {"error": "injected", "status": code}, headers)
@@ -280,6 +309,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not_found", "path": f"/{api}{rest}"})
             return 404
         name, parent_id = route
+        parent_id = unquote(parent_id) if parent_id is not None else None
+        cap_fault = state.take_fault(api, name, CAP_FAULTS)
+        if cap_fault:
+            entry["fault"] = cap_fault.kind
+            query = _capped(query, int(cap_fault.params.get("cap", 10)), "$top" if api == "directory" else "limit")
         if name == "contacts" and api == "messaging" and not query.get("email"):
             self._send(400, {"error": "missing_parameter", "parameter": "email"})
             return 400
@@ -345,24 +379,30 @@ class Handler(BaseHTTPRequestHandler):
         same_page = f"{listing.base_url}?{'&'.join(f'{k}={v}' for k, v in query.items())}"
         if api == "messaging":
             same_page = query.get("next") or _encode(listing.offset)
-        if fault.kind == "empty_page":
+        if fault.kind == "empty_page":  # the listing ends here, early: no records, no next page
             listing.items = []
+            listing.no_next = True
         elif fault.kind == "duplicate_record" and listing.offset > 0:
+            # the last record of the previous page is served again on top of this page (a record
+            # that moved while the client paged); nothing is dropped
             previous = self._listing_rows_before(api, name, listing)
             if previous:
-                listing.items = [previous, *listing.items[:-1]]
-        elif fault.kind == "page_cap":
-            cap = int(fault.params.get("cap", 10))
-            listing.items = listing.items[:cap]
-            listing.limit = cap
+                listing.items = [previous, *listing.items]
         elif fault.kind == "next_other_host":
-            host = fault.params.get("host", "evil.example:80")
-            listing.next_url = f"http://{host}/{api}/stolen?page=2"
+            # the page's own next link, on another host (`host`, default evil.example:80)
+            listing.base_url = _with_netloc(listing.base_url, str(fault.params.get("host", "evil.example:80")))
+        elif fault.kind == "next_userinfo":
+            # the page's own next link with userinfo in front of the host: https://api@elsewhere style
+            netloc = f"{fault.params.get('userinfo', 'api')}@{fault.params.get('host') or urlsplit(listing.base_url).netloc}"
+            listing.base_url = _with_netloc(listing.base_url, netloc)
         elif fault.kind == "next_loop":
             listing.next_url = same_page
         elif fault.kind == "empty_page_with_next":
+            # no records, yet a next page is announced (advancing, so only an empty-page guard stops it)
             listing.items = []
-            listing.next_url = same_page
+            listing.force_next = True
+        elif fault.kind == "hostile_id" and listing.items:
+            listing.items[0] = {**listing.items[0], "id": fault.params.get("value", "../admin")}
 
     def _listing_rows_before(self, api: str, name: str, listing: Listing) -> Optional[dict[str, Any]]:
         data = self.state.store.resource(api, name)
@@ -383,6 +423,24 @@ class Handler(BaseHTTPRequestHandler):
                     record.pop(column, None)
                 elif fault.kind == "schema_change_type" and column in record:
                     record[column] = f"as text: {record[column]}" if fault.params.get("to", "string") == "string" else {"value": record[column]}
+
+
+def _capped(query: dict[str, str], cap: int, default_param: str) -> dict[str, str]:
+    """The query as a server that serves at most `cap` records per page reads it."""
+    capped = dict(query)
+    present = [name for name in LIMIT_PARAMS if name in capped]
+    for name in present or [default_param]:
+        try:
+            asked = int(capped.get(name, cap))
+        except ValueError:
+            asked = cap
+        capped[name] = str(min(asked, cap))
+    return capped
+
+
+def _with_netloc(url: str, netloc: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def make_server(state: SimulatorState, host: str, port: int, login_host: bool) -> ThreadingHTTPServer:
