@@ -7,8 +7,13 @@ the requests in the simulator's log, and the failure message.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -19,6 +24,7 @@ from restsync_dagster.http import ApiSession
 from restsync_dagster.settings import resolve_client
 from restsync_dagster.simulator import Simulator
 
+from restsync_dagster_tests.conftest import PROJECT_ROOT
 from restsync_dagster_tests.faults_helpers import (
     QUICK,
     failure_text,
@@ -405,3 +411,61 @@ def test_fault_kinds_are_all_known_to_the_control_plane(sim_env: Simulator) -> N
         sim_env.inject_fault("service_desk", "gremlins")
     answer = requests.post(f"http://127.0.0.1:{sim_env.port}/_sim/faults", data={"api": "service_desk", "kind": "gremlins"}, timeout=5)
     assert answer.status_code == 400 and sorted(answer.json()["known"]) == sorted(FAULT_KINDS)
+
+
+# --- tokens renewed before they expire ---------------------------------------------------------------
+
+
+def test_a_short_lived_token_is_renewed_before_it_expires(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 6 s tokens, 61 pages of at least 150 ms each: the run outlives its first token
+    with Simulator(port=0, login_port=0, token_ttl_seconds=6, latency_ms=150, counts={"ticket_desk.tickets": 3000}) as sim:
+        for key, value in sim.env().items():
+            monkeypatch.setenv(key, value)
+        assert run_assets(shipped("ticket_desk"), ["tickets"]).success
+        assert sim.tokens_issued >= 2
+        assert 401 not in statuses(sim, "ticket_desk", "tickets")  # renewed ahead of expiry, never refused
+        assert_exact(sim, "ticket_desk", "tickets")
+
+
+# --- killed runs ----------------------------------------------------------------------------------------
+
+
+def assert_service_desk_matches(sim: Simulator) -> None:
+    served = {str(r["id"]): r["updated_at"] for r in sim.records("service_desk", "tickets")}
+    loaded = table_rows("service_desk", "tickets", "id, updated_at")
+    assert len(loaded) == len({row[0] for row in loaded}), "duplicated tickets"
+    stored = {str(row[0]): row[1].strftime("%Y-%m-%dT%H:%M:%S.%fZ") if hasattr(row[1], "strftime") else row[1] for row in loaded}
+    assert stored == served
+    expected = sorted(str(c["id"]) for children in sim.children_by_parent("service_desk", "conversations").values() for c in children)
+    assert ids_of(table_rows("service_desk", "conversations", "id")) == expected
+
+
+@pytest.mark.parametrize("point", ["extract", "normalize", "load"])
+def test_a_run_killed_at_any_point_then_rerun_has_exactly_the_served_data(sim_env: Simulator, point: str) -> None:
+    api = shipped("service_desk")
+    names = ["tickets", "conversations"]
+    assert run_assets(api, names).success
+    sim_env.mutate("service_desk", "tickets", updates=150, inserts=5)
+    sim_env.mutate("service_desk", "conversations", inserts=10)
+    sim_env.clear_request_log()
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    child = subprocess.Popen([sys.executable, "-m", "restsync_dagster_tests.kill_driver", point, "service_desk", *names], env=env)
+    try:
+        if point == "extract":
+            sim_env.state.latency = 0.02  # keep the child fetching long enough to be killed in the middle
+            while child.poll() is None and len(log_for(sim_env, "service_desk", "conversations")) < 40:
+                time.sleep(0.01)
+            child.send_signal(signal.SIGKILL)
+        child.wait(timeout=300)
+    finally:
+        sim_env.state.latency = 0.0
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode in (-signal.SIGKILL, 137), f"the run was not killed at {point} (exit {child.returncode})"
+
+    assert run_assets(api, names).success
+    assert_service_desk_matches(sim_env)
+    # and the cursors it left behind are consistent: the next change arrives, nothing else moves
+    sim_env.mutate("service_desk", "tickets", updates=3, inserts=1)
+    assert run_assets(api, names).success
+    assert_service_desk_matches(sim_env)
