@@ -423,13 +423,21 @@ def _config_errors(exc: ValidationError, source_file: Any, resource: Optional[st
             loc.append("type")
         elif error["type"] == "missing":
             message = "is required"
-        errors.append(ConfigError(source_file, message, resource=resource, field=".".join(loc) or None))
+        field = ".".join(loc) or None
+        same = next((e for e in errors if e.field == field and e.resource == resource), None)
+        if same is not None:  # each member of a union failed on the same field: one message
+            errors[errors.index(same)] = ConfigError(source_file, f"{same.message}, or {message[0].lower()}{message[1:]}", resource=resource, field=field)
+            continue
+        errors.append(ConfigError(source_file, message, resource=resource, field=field))
     return errors
 
 
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|(literal|tuple|dict|list|union)\[.*\])$")
+
+
 def _is_union_tag(part: Any) -> bool:
-    """pydantic puts the matched union member's tag into `loc`; it is noise for a user."""
-    return isinstance(part, str) and part in {
+    """pydantic puts the matched union member's tag (or its type, `tuple[str, ...]`) into `loc`; noise for a user."""
+    return isinstance(part, str) and bool(_UNION_MEMBER.match(part)) or part in {
         "bearer", "http_basic", "api_key", "oauth2_client_credentials", "oauth2_refresh_token",
         "json_link", "header_link", "cursor", "page_number", "offset", "single_page",
     }
