@@ -37,13 +37,14 @@ class Simulator:
         token_ttl_seconds: int = 3600,
         rate_limit_per_second: Optional[float] = None,
         host: str = "127.0.0.1",
+        pad_bytes: int = 0,
     ) -> None:
         merged = copy.deepcopy(DEFAULT_CREDENTIALS)
         for api, values in (credentials or {}).items():
             merged[api].update(values)
         self.credentials = merged
         self.host = host
-        self.store = Store(seed=seed, scale=scale, counts=counts)
+        self.store = Store(seed=seed, scale=scale, counts=counts, pad_bytes=pad_bytes)
         self.state = SimulatorState(self.store, merged, token_ttl_seconds, latency_ms, rate_limit_per_second)
         self._api_server = make_server(self.state, host, port, login_host=False)
         self._login_server = make_server(self.state, host, login_port, login_host=True)

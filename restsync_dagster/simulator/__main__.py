@@ -23,6 +23,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--token-ttl", type=int, default=3600)
     parser.add_argument("--rate-limit", type=float, default=0, help="requests per second per API (0: none)")
     parser.add_argument("--count", action="append", default=[], metavar="API.RESOURCE=N")
+    parser.add_argument("--pad-bytes", type=int, default=0, help="add a filler field of N characters to every record")
     parser.add_argument("--mutate-every", type=float, default=0, metavar="SECONDS")
     parser.add_argument("--mutate-fraction", type=float, default=0.01)
     parser.add_argument(
@@ -53,6 +54,7 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
     sim = Simulator(
         port=args.port, login_port=args.login_port, seed=args.seed, scale=args.scale, latency_ms=args.latency_ms,
         counts=counts, token_ttl_seconds=args.token_ttl, rate_limit_per_second=args.rate_limit or None, host=args.host,
+        pad_bytes=args.pad_bytes,
     ).start()
     for spec in args.fault:
         api, kind, resource, count, params = parse_fault(spec)

@@ -19,6 +19,14 @@ BASE_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 BASE_SPAN = timedelta(days=730)
 
 Generator = Callable[[random.Random, int], dict[str, Any]]
+PAD_TEXT = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor " * 64
+
+
+def padding(number: int, size: int) -> str:
+    """`size` characters of filler, shifted by the record number (cheap, deterministic)."""
+    start = number % 61
+    text = PAD_TEXT[start : start + size]
+    return text if len(text) == size else (text * (size // max(len(text), 1) + 1))[:size]
 
 
 def iso(moment: datetime) -> str:
@@ -65,10 +73,11 @@ class Overlay:
 class ResourceData:
     """The records one resource serves now: generated base, then the overlay."""
 
-    def __init__(self, spec: Spec, seed: int, count: int) -> None:
+    def __init__(self, spec: Spec, seed: int, count: int, pad_bytes: int = 0) -> None:
         self.spec = spec
         self.seed = seed
         self.count = count
+        self.pad_bytes = pad_bytes  # filler per record, for benchmarks that need ~1 KB records
         self.overlay = Overlay()
         self.lock = threading.RLock()
         self._views: dict[Any, "View"] = {}
@@ -85,6 +94,8 @@ class ResourceData:
         record = {"id": self.spec.id_format(number), **self.spec.generate(rng, number)}
         record[self.spec.created_field] = iso(updated - timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440)))
         record[self.spec.updated_field] = iso(updated)
+        if self.pad_bytes:
+            record["notes"] = padding(number, self.pad_bytes)
         return record
 
     def record(self, number: int) -> Optional[dict[str, Any]]:

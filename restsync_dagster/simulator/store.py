@@ -14,12 +14,12 @@ INSERTED_SLOT = 50
 
 
 class Store:
-    def __init__(self, seed: int = 42, scale: float = 1.0, counts: Optional[dict[str, int]] = None) -> None:
+    def __init__(self, seed: int = 42, scale: float = 1.0, counts: Optional[dict[str, int]] = None, pad_bytes: int = 0) -> None:
         counts = counts or {}
         self.data: dict[tuple[str, str], ResourceData] = {}
         for spec in CATALOG:
             size = counts.get(f"{spec.api}.{spec.name}", max(1, round(spec.count * scale)) if spec.count else 0)
-            self.data[(spec.api, spec.name)] = ResourceData(spec, seed, size)
+            self.data[(spec.api, spec.name)] = ResourceData(spec, seed, size, pad_bytes)
         self.lock = threading.RLock()
 
     def resource(self, api: str, name: str) -> ResourceData:

@@ -1,0 +1,203 @@
+"""Peers: the same extraction (service_desk tickets) and DuckDB load by the tools users would pick
+instead, alternating in one session against one simulator (in a process of its own):
+
+- restsync (this project), in process;
+- Airbyte's low-code engine: `benchmarks/peers/service_desk_tickets.manifest.yaml` read by PyAirbyte
+  (airbyte-cdk's declarative source) into PyAirbyte's DuckDB cache;
+- Singer: `tap-rest-api-msdk | target-duckdb`.
+
+Each peer lives in its own venv under `benchmarks/.venvs/<name>`, created on first run (their
+dependency pins conflict with this project's). A peer that cannot be installed or run is reported
+with its error; the others still run.
+
+    .venv/bin/python benchmarks/peers.py [--records 50000] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from _common import ROOT, SimulatorProcess, duckdb_count, materialize_timed, table, workspace
+
+BENCH = ROOT / "benchmarks"
+VENVS = BENCH / ".venvs"
+PEERS_DIR = BENCH / "peers"
+
+
+class PeerUnavailable(Exception):
+    """A peer could not be installed or run here; the message says why."""
+
+
+def venv_python(name: str, packages: list[str]) -> Path:
+    """The python of `benchmarks/.venvs/<name>`, created and filled with `packages` on first use."""
+    folder = VENVS / name
+    python = folder / "bin" / "python"
+    marker = folder / ".installed"
+    if marker.exists() and marker.read_text() == " ".join(packages):
+        return python
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+    print(f"installing {' '.join(packages)} into {folder} ...", flush=True)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], capture_output=True, text=True)
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "is ignored" not in line]
+        raise PeerUnavailable(f"pip install {' '.join(packages)} failed: {' / '.join(errors[-3:])[:400]}")
+    marker.write_text(" ".join(packages))
+    return python
+
+
+def run_checked(command: list[str] | str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        tail = [line for line in (done.stderr or "").splitlines() if line.strip()][-4:]
+        raise PeerUnavailable(f"exit {done.returncode}: {' / '.join(tail)[:500]}")
+    return done
+
+
+def count_rows(python: Path, db_path: Path, schema: str, table_name: str) -> int:
+    """Rows in a peer's DuckDB file, read by the peer's own duckdb (file formats differ by version)."""
+    code = (
+        "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True); "
+        f"print(c.execute('SELECT count(*) FROM \"{schema}\".\"{table_name}\"').fetchone()[0])"
+    )
+    return int(run_checked([str(python), "-c", code, str(db_path)]).stdout.strip())
+
+
+@dataclass
+class Peer:
+    name: str
+    prepare: Callable[[], object]
+    run: Callable[[SimulatorProcess, Path, object], int]
+    times: list[float] = field(default_factory=list)
+    rows: int = 0
+    error: Optional[str] = None
+    tool: object = None
+
+
+# --- restsync -------------------------------------------------------------------------------------
+def run_restsync(sim: SimulatorProcess, folder: Path, _: object) -> int:
+    materialize_timed("service_desk", ["tickets"])
+    return duckdb_count("service_desk", "tickets")
+
+
+# --- Airbyte low-code (PyAirbyte) -----------------------------------------------------------------
+def prepare_airbyte() -> Path:
+    return venv_python("pyairbyte", ["airbyte"])
+
+
+def run_airbyte(sim: SimulatorProcess, folder: Path, python: object) -> int:
+    env = sim.env()
+    db = folder / "airbyte.duckdb"
+    run_checked(
+        [str(python), str(PEERS_DIR / "airbyte_run.py"), str(PEERS_DIR / "service_desk_tickets.manifest.yaml"),
+         env["SOURCES__SERVICE_DESK__BASE_URL"], env["SOURCES__SERVICE_DESK__API_KEY"], str(db)],
+        cwd=folder, env={**os.environ, "AIRBYTE_OFFLINE_MODE": "1", "DO_NOT_TRACK": "1"},
+    )
+    return count_rows(Path(str(python)), db, "service_desk", "tickets")
+
+
+# --- Singer: tap-rest-api-msdk | target-duckdb -----------------------------------------------------
+def prepare_singer() -> tuple[Path, Path]:
+    return venv_python("singer", ["tap-rest-api-msdk"]), venv_python("target-duckdb", ["target-duckdb"])
+
+
+def singer_tap_config(base_url: str, api_key: str) -> dict[str, object]:
+    """tap-rest-api-msdk for the tickets list: page numbers from 1, until a page has no record."""
+    return {
+        "api_url": base_url,
+        "auth_method": "basic",
+        "username": api_key,
+        "password": "X",
+        "pagination_request_style": "page_number_paginator",
+        "pagination_response_style": "page",
+        "pagination_initial_offset": 1,
+        "next_page_token_path": "$.data[0].id",  # more pages while the last one had a record
+        "streams": [
+            {
+                "name": "tickets",
+                "path": "/v1/tickets",
+                "params": {"per_page": 100},
+                "records_path": "$.data[*]",
+                "primary_keys": ["id"],
+                "schema": str(PEERS_DIR / "tickets.schema.json"),
+            }
+        ],
+    }
+
+
+def run_singer(sim: SimulatorProcess, folder: Path, tools: object) -> int:
+    tap_python, target_python = tools  # type: ignore[misc]
+    env = sim.env()
+    db = folder / "singer.duckdb"
+    tap_config, target_config = folder / "tap.json", folder / "target.json"
+    tap_config.write_text(json.dumps(singer_tap_config(env["SOURCES__SERVICE_DESK__BASE_URL"], env["SOURCES__SERVICE_DESK__API_KEY"])))
+    target_config.write_text(json.dumps({"path": str(db), "default_target_schema": "service_desk"}))
+    tap = Path(tap_python).parent / "tap-rest-api-msdk"
+    target = Path(target_python).parent / "target-duckdb"
+    run_checked(f"set -o pipefail; '{tap}' --config '{tap_config}' | '{target}' --config '{target_config}' > /dev/null",
+                shell=True, executable="/bin/bash", cwd=folder)
+    return count_rows(Path(target_python), db, "service_desk", "tickets")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    peers = [
+        Peer("restsync", lambda: None, run_restsync),
+        Peer("Airbyte low-code (PyAirbyte, DuckDB cache)", prepare_airbyte, run_airbyte),
+        Peer("Singer (tap-rest-api-msdk | target-duckdb)", prepare_singer, run_singer),
+    ]
+    for peer in peers:
+        try:
+            peer.tool = peer.prepare()
+        except (PeerUnavailable, subprocess.CalledProcessError) as exc:
+            peer.error = f"install: {exc}"
+    with SimulatorProcess(counts={"service_desk.tickets": args.records}) as sim:
+        for attempt in range(args.repeat):
+            for peer in peers if attempt % 2 == 0 else list(reversed(peers)):
+                if peer.error:
+                    continue
+                with workspace(sim.env()) as folder:
+                    started = time.perf_counter()
+                    try:
+                        rows = peer.run(sim, folder, peer.tool)
+                    except PeerUnavailable as exc:
+                        peer.error = f"run: {exc}"
+                        print(f"{peer.name}: {peer.error}", flush=True)
+                        continue
+                    peer.times.append(time.perf_counter() - started)
+                    peer.rows = rows
+                print(f"{peer.name}: {peer.times[-1]:.2f} s, {rows:,} rows", flush=True)
+    speed = {p.name: p.rows / min(p.times) for p in peers if p.times}
+    ours = speed.get("restsync", 0.0)
+    fastest_peer = max((v for k, v in speed.items() if k != "restsync"), default=0.0)
+    rows = []
+    for peer in peers:
+        if not peer.times:
+            rows.append([peer.name, "-", "-", "-", "-", "", f"not run: {peer.error}"])
+            continue
+        best = min(peer.times)
+        versus = f"{ours / speed[peer.name]:.2f}x" if peer.name != "restsync" else (f"{ours / fastest_peer:.2f}x vs fastest peer" if fastest_peer else "")
+        rows.append([peer.name, f"{peer.rows:,}", ", ".join(f"{t:.1f}" for t in peer.times), f"{best:.2f}",
+                     f"{speed[peer.name]:,.0f}", versus, ">= 1.5x" if peer.name == "restsync" else ""])
+    table(
+        f"Peers: service_desk tickets ({args.records:,} records) into DuckDB, best of {args.repeat}",
+        ["tool", "rows", "runs (s)", "best (s)", "records/s", "restsync speed-up", "goal / note"],
+        rows,
+        "peers",
+    )
+
+
+if __name__ == "__main__":
+    main()
