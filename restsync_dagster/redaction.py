@@ -1,8 +1,8 @@
 """Keep secret values out of every log line, whoever writes it.
 
 At DEBUG, dlt logs request params, bodies and headers unredacted, and urllib3 logs full URLs. A
-filter on those loggers (and ours) replaces every known secret value (configured secrets, and
-OAuth2 access tokens as they are issued) with `***` before any handler sees the record.
+log record factory (and a filter on those loggers) replaces every known secret value (configured
+secrets, and OAuth2 access tokens as they are issued) with `***` before any handler sees the record.
 """
 
 from __future__ import annotations
@@ -45,11 +45,39 @@ class SecretRedactor(logging.Filter):
 
 
 REDACTOR = SecretRedactor()
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def _install_record_factory() -> None:
+    """Redact every record as it is created, whichever logger makes it.
+
+    A filter on a logger does not see records of its child loggers (`urllib3.connectionpool`
+    propagates to `urllib3`'s handlers, not through its filters), so the filters above are a second
+    line; the record factory is the one place every record passes.
+    """
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            try:
+                REDACTOR.filter(record)
+            except Exception:  # noqa: BLE001 - a record whose args do not format is left to logging's own error path
+                pass
+            return record
+
+        logging.setLogRecordFactory(make_record)
+        _factory_installed = True
 
 
 def protect(values: Iterable[str]) -> None:
-    """Register secret values and make sure the watched loggers filter them."""
+    """Register secret values and make sure every log record is redacted."""
     REDACTOR.add(values)
+    _install_record_factory()
     for name in WATCHED_LOGGERS:
         logger = logging.getLogger(name)
         if REDACTOR not in logger.filters:

@@ -1,0 +1,163 @@
+"""No secret value ever leaves: every API runs with recognizable secrets at DEBUG, then everything is grepped.
+
+Grepped: every event record of every run (messages, metadata, errors) and the runs themselves (run
+config, tags), the captured log records and stdout/stderr, every file the Dagster instance and dlt
+wrote (event log database, compute logs, pipeline state and traces), and the exceptions of failed
+runs. Searched for: each secret, its base64 forms (basic auth headers), and every access token the
+simulator issued during the runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from dagster import DagsterInstance, materialize
+from dagster._serdes import serialize_value
+from dagster_dlt import DagsterDltResource
+
+from restsync_dagster.assets import build_api_assets
+from restsync_dagster.config import load_api_config
+from restsync_dagster.simulator import Simulator
+
+from restsync_dagster_tests.conftest import API_NAMES
+from restsync_dagster_tests.faults_helpers import QUICK, with_handling
+from restsync_dagster_tests.helpers import shipped
+
+MARK = "LeakCanary"
+SECRETS = {
+    "shared_inbox": {"client_id": f"{MARK}-si-client-41b7", "client_secret": f"{MARK}-si-secret-90ce"},
+    "service_desk": {"api_key": f"{MARK}-sd-key-3f0a"},
+    "directory": {"client_id": f"{MARK}-dir-client-77d1", "client_secret": f"{MARK}-dir-secret-c4e2"},
+    "messaging": {"access_token": f"{MARK}-msg-token-5b9f"},
+    "ticket_desk": {
+        "client_id": f"{MARK}-td-client-0a6e",
+        "client_secret": f"{MARK}-td-secret-e81d",
+        "refresh_token": f"{MARK}-td-refresh-2d5c",
+    },
+}
+
+
+def encoded_forms(values: list[str]) -> list[str]:
+    """base64 of each value and of `user:password` pairs, with and without padding."""
+    forms = []
+    pairs = [f"{SECRETS['service_desk']['api_key']}:X"]
+    for api in ("shared_inbox", "directory", "ticket_desk"):
+        pairs.append(f"{SECRETS[api]['client_id']}:{SECRETS[api]['client_secret']}")
+    for text in values + pairs:
+        encoded = base64.b64encode(text.encode()).decode()
+        forms += [encoded, encoded.rstrip("="), base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")]
+    return forms
+
+
+def files_under(folder: Path) -> Iterator[Path]:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            yield path
+
+
+@pytest.fixture
+def leaky_sim(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    with Simulator(port=0, login_port=0, credentials=SECRETS) as sim:
+        for key, value in sim.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
+        yield sim
+
+
+def test_no_secret_appears_in_events_logs_files_or_errors(
+    leaky_sim: Simulator, workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("dlt", "urllib3", "requests", "restsync_dagster", "dagster"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    home = workdir / "dagster_home"
+    home.mkdir()
+    instance = DagsterInstance.local_temp(str(home))
+    sim = leaky_sim
+    # make the runs exercise retries, renewals after a 401, token endpoint retries and failures
+    sim.inject_fault("service_desk", "status", "agents", count=2, status=503)
+    sim.inject_fault("shared_inbox", "expire_token", "customers", after=3)
+    sim.inject_fault("ticket_desk", "token_endpoint_error", count=1, status=502)
+    sim.inject_fault("directory", "status", "groups", status=404)
+    sim.inject_fault("messaging", "malformed_json", "accounts")
+
+    run_ids, failures = [], []
+    for api_name in API_NAMES:
+        api = with_handling(shipped(api_name), **QUICK)
+        result = materialize([build_api_assets(api)], resources={"dlt": DagsterDltResource()}, instance=instance, raise_on_error=False)
+        run_ids.append(result.run_id)
+    # and failing runs: a wrong API key (401 from the API), a wrong client secret (401 from the token endpoint)
+    monkeypatch.setenv("SOURCES__SERVICE_DESK__API_KEY", f"{MARK}-wrong-key-1111")
+    monkeypatch.setenv("SOURCES__DIRECTORY__CLIENT_SECRET", f"{MARK}-wrong-secret-2222")
+    for api_name in ("service_desk", "directory"):
+        try:
+            result = materialize([build_api_assets(shipped(api_name))], resources={"dlt": DagsterDltResource()}, instance=instance)
+        except Exception as exc:  # noqa: BLE001 - the exception text is what we grep
+            failures.append(f"{type(exc).__name__}: {exc}\n{exc.__cause__!r}\n{exc.__context__!r}")
+        else:
+            run_ids.append(result.run_id)
+    assert len(failures) == 2, "the wrong secrets were expected to fail their runs"
+
+    issued = [token for token in sim.state.tokens._tokens]  # noqa: SLF001 - every access token the runs got
+    assert issued, "no OAuth2 token was issued: the test would prove little"
+    plain = [value for creds in SECRETS.values() for value in creds.values()]
+    plain += [f"{MARK}-wrong-key-1111", f"{MARK}-wrong-secret-2222"]
+    needles = plain + encoded_forms(plain) + issued
+
+    haystacks: dict[str, str] = {}
+    for run_id in instance.get_run_ids():
+        haystacks[f"run {run_id}"] = serialize_value(instance.get_run_by_id(run_id))
+        haystacks[f"events {run_id}"] = "\n".join(serialize_value(entry) for entry in instance.all_logs(run_id))
+    haystacks["log records"] = "\n".join(
+        f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records
+    )
+    captured = capfd.readouterr()
+    haystacks["stdout"], haystacks["stderr"] = captured.out, captured.err
+    haystacks["exceptions"] = "\n".join(failures)
+    for folder in (home, workdir / "dlt", workdir / "data"):
+        for path in files_under(folder):
+            haystacks[str(path)] = path.read_bytes().decode("utf-8", errors="replace")
+
+    assert len(instance.get_run_ids()) == len(API_NAMES) + 2
+    assert sum(len(text) for text in haystacks.values()) > 100_000, "too little was captured to prove anything"
+    everything = "\n".join(haystacks.values())
+    assert "with params=" in everything and "headers=" in everything, "dlt did not log requests at DEBUG"
+    leaks = sorted({(where, needle[:12]) for where, text in haystacks.items() for needle in needles if needle and needle in text})
+    names = sorted({r.name for r in caplog.records if r.levelno == logging.DEBUG})
+    print(f"secrets searched: {len(needles)}; places searched: {len(haystacks)}; leaks: {len(leaks)}; debug loggers: {names[:15]}")
+    print({k: len(v) for k, v in haystacks.items() if len(v) > 10000})
+    assert leaks == [], leaks[:20]
+
+
+def test_a_plain_text_secret_in_yaml_warns_pointing_to_secrets_toml(tmp_path: Path) -> None:
+    from restsync_dagster.settings import warn_plaintext_secrets
+
+    text = (Path(__file__).resolve().parent.parent / "configs" / "ticket_desk.yaml").read_text()
+    path = tmp_path / "ticket_desk.yaml"
+    path.write_text(text.replace("${secrets.refresh_token}", "1000.abcdef123456"))
+    api = load_api_config(path)
+    with pytest.warns(UserWarning) as warned:
+        assert warn_plaintext_secrets(api) == ["client.auth.refresh_token"]
+    message = str(warned[0].message)
+    assert ".dlt/secrets.toml" in message and "SOURCES__TICKET_DESK__" in message and "1000.abcdef123456" not in message
+
+
+def test_a_secret_in_any_logger_is_redacted_including_child_loggers_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    from restsync_dagster.redaction import protect
+
+    secret = f"{MARK}-query-key-6e2a"
+    protect([secret])
+    caplog.set_level(logging.DEBUG)
+    # urllib3 logs full URLs from a child logger: an API key sent as a query parameter would show
+    logging.getLogger("urllib3.connectionpool").debug('"GET /v1/items?api_key=%s HTTP/1.1" 200 12', secret)
+    logging.getLogger("some.library").info("token %s", secret)
+    try:
+        raise RuntimeError(f"failed with {secret}")
+    except RuntimeError:
+        logging.getLogger("dagster").exception("boom")
+    text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert text.count("***") >= 3 and secret not in text and secret not in caplog.text
