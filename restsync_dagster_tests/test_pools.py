@@ -1,0 +1,50 @@
+"""Two runs of one API never write at once: the shipped instance's pool `restsync/<api>` (limit 1)
+makes the second run's step wait for the first's, on a real instance with two real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance
+
+from restsync_dagster.cli import INSTANCE_TEMPLATE
+from restsync_dagster.simulator import Simulator
+
+from restsync_dagster_tests.helpers import table_rows
+
+RESTSYNC = str(Path(sys.executable).parent / "restsync")
+
+
+def step_windows(instance: DagsterInstance, step_key: str) -> list[tuple[float, float]]:
+    windows = []
+    for run in instance.get_runs():
+        starts = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records
+        ends = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_SUCCESS).records
+        start = next(r.event_log_entry.timestamp for r in starts if r.event_log_entry.step_key == step_key)
+        end = next(r.event_log_entry.timestamp for r in ends if r.event_log_entry.step_key == step_key)
+        windows.append((start, end))
+    return sorted(windows)
+
+
+def test_two_runs_of_one_api_take_turns_and_load_each_row_once(sim_env: Simulator, workdir: Path) -> None:
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    runs = [
+        subprocess.Popen([RESTSYNC, "run", "service_desk", "--select", "tickets", "contacts"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        (first_start, first_end), (second_start, second_end) = step_windows(instance, "service_desk_dlt")
+    assert second_start >= first_end, "two writers of service_desk ran at once"
+    loaded = [row[0] for row in table_rows("service_desk", "tickets", "id")]
+    assert sorted(loaded) == sorted(r["id"] for r in sim_env.records("service_desk", "tickets"))
