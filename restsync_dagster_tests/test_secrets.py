@@ -85,6 +85,10 @@ def test_no_secret_appears_in_events_logs_files_or_errors(
     sim.inject_fault("directory", "status", "groups", status=404)
     sim.inject_fault("messaging", "malformed_json", "accounts")
 
+    # a control: a value that is no secret, logged the way dlt logs, must be found by the grep below
+    control = f"{MARK}-control-not-a-secret"
+    logging.getLogger("dlt").warning("control value %s", control)
+    logging.getLogger("urllib3.connectionpool").debug("control value %s", control)
     run_ids, failures = [], []
     for api_name in API_NAMES:
         api = with_handling(shipped(api_name), **QUICK)
@@ -126,6 +130,7 @@ def test_no_secret_appears_in_events_logs_files_or_errors(
     assert sum(len(text) for text in haystacks.values()) > 100_000, "too little was captured to prove anything"
     everything = "\n".join(haystacks.values())
     assert "with params=" in everything and "headers=" in everything, "dlt did not log requests at DEBUG"
+    assert control in haystacks["log records"], "the grep does not see the logs"
     leaks = sorted({(where, needle[:12]) for where, text in haystacks.items() for needle in needles if needle and needle in text})
     names = sorted({r.name for r in caplog.records if r.levelno == logging.DEBUG})
     print(f"secrets searched: {len(needles)}; places searched: {len(haystacks)}; leaks: {len(leaks)}; debug loggers: {names[:15]}")
