@@ -183,3 +183,54 @@ def test_cli_starts_and_stops() -> None:
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_cli_injects_faults_with_parameters() -> None:
+    import socket
+
+    from restsync_dagster.simulator.__main__ import parse_fault
+
+    assert parse_fault("directory:page_cap:users?cap=7") == ("directory", "page_cap", "users", None, {"cap": "7"})
+    assert parse_fault("ticket_desk:expire_token") == ("ticket_desk", "expire_token", None, None, {})
+    assert parse_fault("service_desk:status::-1?status=429&retry_after=3600")[2:4] == (None, -1)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    stop = threading.Event()
+    argv = ["--port", str(ports[0]), "--login-port", str(ports[1]), "--fault", "service_desk:status:agents:2?status=503&retry_after=7"]
+    thread = threading.Thread(target=simulator_main, args=(argv,), kwargs={"stop": stop})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{ports[0]}/service_desk/v1/agents"
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{ports[0]}/_sim/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        answers = [requests.get(url, auth=("sim-service-desk-key", "X"), timeout=5) for _ in range(3)]
+        assert [a.status_code for a in answers] == [503, 503, 200]
+        assert answers[0].headers["Retry-After"] == "7"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "check"),
+    [
+        ("next_userinfo", {}, lambda body, sim: "api@127.0.0.1" in body["_links"]["next"]["href"]),
+        ("next_other_host", {"host": "evil.example:80"}, lambda body, sim: body["_links"]["next"]["href"].startswith("http://evil.example:80/shared_inbox/v2/customers?")),
+        ("empty_page_with_next", {}, lambda body, sim: body["_embedded"]["customers"] == [] and "next" in body["_links"]),
+        ("empty_page", {}, lambda body, sim: body["_embedded"]["customers"] == [] and "next" not in body["_links"]),
+        ("page_cap", {"cap": 7}, lambda body, sim: len(body["_embedded"]["customers"]) == 7 and "limit=7" in body["_links"]["next"]["href"]),
+        ("hostile_id", {"value": "a/b"}, lambda body, sim: body["_embedded"]["customers"][0]["id"] == "a/b"),
+    ],
+)
+def test_page_faults_shape_the_page(sim: Simulator, kind: str, params: dict, check: Any) -> None:
+    sim.inject_fault("shared_inbox", kind, "customers", **params)
+    body = requests.get(sim.base_url("shared_inbox") + "/v2/customers", params={"limit": 50},
+                        headers={"Authorization": f"Bearer {token(sim, 'shared_inbox')}"}, timeout=5).json()
+    assert check(body, sim), body.get("_links")
