@@ -8,6 +8,7 @@ Dagster's materialization events, received by a Dagster logger added to the run.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any, Optional, TextIO
 from dagster import DagsterEventType, logger
 
 URLLIB3_LOGGER = "urllib3.connectionpool"
+_RESPONSE_LINE = re.compile(r'"GET \S+ HTTP/[0-9.]+" \d{3} ')
 
 
 @dataclass
@@ -47,8 +49,8 @@ class _PageCounter(logging.Handler):
         self.progress = progress
 
     def emit(self, record: logging.LogRecord) -> None:
-        # urllib3's per-response line; its args are (scheme, host, port, method, url, version, status, length)
-        if '"%s %s %s" %s %s' in str(record.msg) and len(record.args or ()) > 3 and record.args[3] == "GET":  # type: ignore[index]
+        # urllib3's per-response line, `http://host:port "GET /path HTTP/1.1" 200 1234` (maybe redacted)
+        if _RESPONSE_LINE.search(record.getMessage()):
             with self.progress.lock:
                 self.progress.pages += 1
 
