@@ -20,6 +20,11 @@ from restsync_dagster.errors import ConfigError, ConfigErrors
 
 PARENT_REF = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_.]+)\}")
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+# what Dagster accepts as asset owners and tags (it rejects the code location otherwise)
+OWNER_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+OWNER_TEAM = re.compile(r"^team:[A-Za-z0-9_.-]+$")
+TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
+TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{0,63}$")
 
 
 class _Strict(BaseModel):
@@ -235,6 +240,25 @@ class Resource(_Strict):
     @classmethod
     def _full_refresh_cron_is_cron(cls, value: Optional[str]) -> Optional[str]:
         return _valid_cron(value)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners_dagster_accepts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Dagster refuses any other owner, and with it the whole code location: say so here."""
+        for owner in value:
+            if not (OWNER_EMAIL.match(owner) or OWNER_TEAM.match(owner)):
+                raise ValueError(f"owner '{owner}' must be an email address or 'team:<name>'")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_dagster_accepts(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not TAG_KEY.match(key):
+                raise ValueError(f"tag key '{key}': letters, digits, '_', '-', '.', optionally 'prefix/'; at most 63 each")
+            if not TAG_VALUE.match(str(tag)):
+                raise ValueError(f"tag '{key}' value '{tag}': letters, digits, '_', '-', '.'; at most 63 characters")
+        return value
 
     @field_validator("schema_contract")
     @classmethod
