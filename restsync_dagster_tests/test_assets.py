@@ -52,3 +52,50 @@ def test_each_api_is_one_multi_asset_that_can_subset() -> None:
     assets = list(defs.assets or [])
     assert len(assets) == 5
     assert all(a.can_subset for a in assets)
+
+
+def test_owners_tags_and_checks_from_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Owners and tags written in the YAML (also through resource_defaults) reach the asset specs."""
+    from restsync_dagster.config import load_api_config
+    from restsync_dagster.definitions import build_definitions
+
+    path = tmp_path / "crm.yaml"
+    path.write_text(
+        """
+client: {base_url: https://api.example.com}
+resource_defaults: {owners: ["team:revenue"], tags: {domain: sales}}
+resources:
+  - name: accounts
+    endpoint: {path: /accounts}
+    owners: ["ana@example.com", "team:revenue"]
+    tags: {domain: sales, tier: gold}
+  - name: notes
+    endpoint: {path: "/accounts/{resources.accounts.id}/notes"}
+"""
+    )
+    graph = build_definitions([load_api_config(path)]).resolve_asset_graph()
+    accounts = graph.get(AssetKey(["crm", "accounts"]))
+    notes = graph.get(AssetKey(["crm", "notes"]))
+    assert accounts.owners == ["ana@example.com", "team:revenue"]
+    assert notes.owners == ["team:revenue"]
+    assert {k: v for k, v in accounts.tags.items() if not k.startswith("dagster/kind/")} == {
+        "restsync/api": "crm", "domain": "sales", "tier": "gold",
+    }
+    assert notes.tags["domain"] == "sales"
+    # each asset carries its checks: rows (top level only), primary key unique, freshness
+    checks = {(k.asset_key.path[-1], k.name) for k in graph.asset_check_keys}
+    assert {("accounts", "rows"), ("accounts", "primary_key_unique"), ("notes", "primary_key_unique")} <= checks
+    assert ("notes", "rows") not in checks
+    assert {name for asset, name in checks if asset == "accounts" and "fresh" in name}
+
+
+def test_materialization_carries_column_schema_and_counts(sim_env) -> None:  # type: ignore[no-untyped-def]
+    """dagster-dlt's column schema and the run's numbers, as the asset page shows them."""
+    from restsync_dagster_tests.helpers import run_assets, shipped
+
+    result = run_assets(shipped("ticket_desk"), ["agents"])
+    metadata = result.asset_materializations_for_node("ticket_desk_dlt")[0].metadata
+    columns = {c.name: c.type for c in metadata["dagster/column_schema"].schema.columns}
+    assert "id" in columns and "email" in columns
+    assert metadata["rows_loaded"].value == 60
+    assert metadata["requests"].value >= 2
