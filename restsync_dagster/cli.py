@@ -95,12 +95,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows = materialization.metadata.get("rows_loaded")
         print(f"loaded {materialization.asset_key.to_user_string():40} rows={rows.value if rows else 0}")
     print(f"{api.name}: {progress.line()}")
+    failed_checks = _report_checks(result)
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
                 print(f"failed {event.event_specific_data.error.message.strip()}", file=sys.stderr)  # type: ignore[union-attr]
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if failed_checks else EXIT_OK
+
+
+def _report_checks(result: Any) -> int:
+    """Print failed checks; return how many ERROR-severity checks failed (a WARN does not fail the command)."""
+    from dagster import AssetCheckSeverity
+
+    errors = 0
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        severity = evaluation.severity
+        errors += severity == AssetCheckSeverity.ERROR
+        print(
+            f"check  {evaluation.asset_key.to_user_string()} {evaluation.check_name}: failed ({severity.value})",
+            file=sys.stderr,
+        )
+    return errors
 
 
 def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool, interactive: bool) -> tuple[Any, Any]:
@@ -207,7 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     sim = Simulator(port=args.sim_port, login_port=args.login_port)
     if args.mutate_every:
-        sim.start_mutator(every_seconds=args.mutate_every, fraction=0.01)  # type: ignore[attr-defined]
+        sim.start_mutator(every_seconds=args.mutate_every, fraction=0.01)
     sim.start()
     home = Path(args.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -218,14 +236,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     command = [dagster, "dev", "-w", str(Path(args.workspace).resolve()), "-h", args.host, "-p", str(args.port)]
     print(f"simulator  {sim.base_url('service_desk').rsplit('/', 1)[0]}  (control plane: /_sim/health)")
     print(f"dagster    http://{args.host}:{args.port}   DAGSTER_HOME={home}")
-    child = subprocess.Popen(command, env=env)
+    # Stop dagster dev through its shutdown pipe, not SIGINT: a process started in the background
+    # ignores SIGINT (and dagster dev maps SIGTERM onto it), so a signal would leave it running.
+    shutdown_read, shutdown_write = os.pipe()
+    command += ["--shutdown-pipe", str(shutdown_read)]
+    child = subprocess.Popen(command, env=env, pass_fds=[shutdown_read])
+    os.close(shutdown_read)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo too, not only Ctrl-C
     try:
         return child.wait()
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
-        return child.wait()
+        from dagster_shared.ipc import send_ipc_shutdown_message
+
+        send_ipc_shutdown_message(shutdown_write)  # dagster dev stops its webserver, daemon and code server
+        try:
+            return child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()
     finally:
         sim.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     demo.add_argument("--sim-port", type=int, default=8765)
     demo.add_argument("--login-port", type=int, default=8766)
-    demo.add_argument("--mutate-every", type=float, default=0, help="seconds between simulated upstream changes (0: none)")
+    demo.add_argument("--mutate-every", type=float, default=60,
+                      help="seconds between simulated upstream changes: 1%% of each resource updated or added (0: none)")
     demo.add_argument("--dagster-home", default=".dagster_home")
     demo.add_argument("--workspace", default="workspace.yaml")
     demo.set_defaults(func=cmd_demo)

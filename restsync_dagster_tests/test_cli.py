@@ -223,3 +223,21 @@ def test_import_airbyte_rejects_what_is_not_a_manifest(tmp_path: Path) -> None:
 
 def test_project_root_has_the_entry_point() -> None:
     assert Path(RESTSYNC).exists(), f"install the project first: {PROJECT_ROOT}/scripts/setup.sh"
+
+
+def test_run_exits_1_when_a_check_fails(sim_env: Any, workdir: Path) -> None:
+    """Appending a resource twice duplicates its keys: the primary-key check fails the command."""
+    import yaml
+
+    raw = yaml.safe_load((CONFIGS / "ticket_desk.yaml").read_text())
+    agents = next(r for r in raw["resources"] if r["name"] == "agents")
+    agents["write_disposition"] = "append"
+    folder = workdir / "configs"
+    folder.mkdir()
+    (folder / "ticket_desk.yaml").write_text(yaml.safe_dump(raw))
+    command = ("run", "ticket_desk", "--select", "agents", "--configs", str(folder))
+    assert restsync(*command, cwd=workdir).returncode == 0
+    second = restsync(*command, cwd=workdir)
+    assert second.returncode == 1
+    assert "check  ticket_desk/agents primary_key_unique: failed (ERROR)" in second.stderr
+    assert len(table_rows("ticket_desk", "agents")) == 120
