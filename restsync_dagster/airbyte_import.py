@@ -27,20 +27,22 @@ from typing import Any, Optional
 
 import yaml
 
+from restsync_dagster.airbyte_manifest import (
+    CONFIG_REF,
+    HEADER_LINK,
+    PARTITION_REF,
+    has_jinja,
+    iso_duration_seconds,
+    placeholders,
+    propagate_parameters,
+    resolve_references,
+    response_path,
+    spec_defaults,
+    split_url,
+)
 from restsync_dagster.errors import RestsyncError
 
 DEFAULT_START = "2024-01-01T00:00:00Z"
-_CONFIG_REF = re.compile(r"""\{\{\s*config(?:\[\s*['"]([A-Za-z0-9_]+)['"]\s*\]|\.([A-Za-z0-9_]+))\s*\}\}""")
-_PARAM_REF = re.compile(r"""\{\{\s*parameters(?:\[\s*['"]([A-Za-z0-9_]+)['"]\s*\]|\.([A-Za-z0-9_]+))\s*\}\}""")
-_PARTITION_REF = re.compile(
-    r"""\{\{\s*stream_(?:partition|slice)(?:\[\s*['"]([A-Za-z0-9_]+)['"]\s*\]|\.([A-Za-z0-9_]+))\s*\}\}"""
-)
-_RESPONSE_PATH = re.compile(
-    r"""^\{\{\s*response((?:\.[A-Za-z0-9_@]+|\[\s*['"][^'"]+['"]\s*\]|\.get\(\s*['"][^'"]+['"]\s*\))+)\s*\}\}$"""
-)
-_HEADER_LINK = re.compile(r"""^\{\{\s*headers(?:\.link|\[\s*['"]link['"]\s*\])(?:\.next|\[\s*['"]next['"]\s*\])(?:\.url|\[\s*['"]url['"]\s*\])\s*\}\}$""")
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-_SECRET_AUTH_FIELDS = {"client_id", "client_secret", "refresh_token", "api_token", "username", "password", "token"}
 
 
 @dataclass
@@ -59,107 +61,6 @@ class Imported:
         return "\n".join(header) + "\n" + body
 
 
-# --- references and parameters ----------------------------------------------------------------
-
-
-def resolve_references(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Inline `$ref: "#/a/b"` (siblings override the referenced keys) and "#/a/b" string references."""
-
-    def lookup(pointer: str) -> Any:
-        node: Any = manifest
-        for part in pointer.lstrip("#").strip("/").split("/"):
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        return node
-
-    def walk(node: Any, depth: int = 0) -> Any:
-        if depth > 50:
-            raise RestsyncError("manifest references nest deeper than 50 levels (a reference cycle?)")
-        if isinstance(node, dict):
-            if "$ref" in node:
-                base = walk(copy.deepcopy(lookup(node["$ref"])), depth + 1)
-                own = {k: walk(v, depth + 1) for k, v in node.items() if k != "$ref"}
-                return _deep_merge(base, own)
-            return {k: walk(v, depth + 1) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v, depth + 1) for v in node]
-        if isinstance(node, str) and node.startswith("#/"):
-            try:
-                return walk(copy.deepcopy(lookup(node)), depth + 1)
-            except (KeyError, IndexError, ValueError):
-                return node
-        return node
-
-    return walk(manifest)
-
-
-def _deep_merge(base: Any, override: Any) -> Any:
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = _deep_merge(base.get(key), value) if key in base else value
-        return merged
-    return override
-
-
-def propagate_parameters(node: Any, inherited: Optional[dict[str, Any]] = None) -> Any:
-    """Airbyte's `$parameters`: passed down to every sub-component, `{{ parameters.x }}` filled in."""
-    parameters = dict(inherited or {})
-    if isinstance(node, dict):
-        parameters.update(node.get("$parameters") or {})
-        result = {k: propagate_parameters(v, parameters) for k, v in node.items() if k != "$parameters"}
-        for key in ("name", "primary_key", "path"):  # a stream/requester may take these from parameters
-            if key not in result and key in parameters and _is_component(result, key):
-                result[key] = parameters[key]
-        return result
-    if isinstance(node, list):
-        return [propagate_parameters(v, parameters) for v in node]
-    if isinstance(node, str):
-        return _PARAM_REF.sub(lambda m: str(parameters.get(m.group(1) or m.group(2), m.group(0))), node)
-    return node
-
-
-def _is_component(node: dict[str, Any], key: str) -> bool:
-    kind = node.get("type")
-    if key in ("name", "primary_key"):
-        return kind == "DeclarativeStream" or "retriever" in node
-    return kind == "HttpRequester" or "url_base" in node
-
-
-# --- values ------------------------------------------------------------------------------------
-
-
-def _placeholders(value: Any, secret: bool) -> Any:
-    """`{{ config['x'] }}` -> `${secrets.x}` (auth) or `${config.x}`; other Jinja is left for the caller to flag."""
-    if not isinstance(value, str):
-        return value
-    kind = "secrets" if secret else "config"
-    return _CONFIG_REF.sub(lambda m: "${%s.%s}" % (kind, m.group(1) or m.group(2)), value)
-
-
-def _has_jinja(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
-def _iso_duration_seconds(text: str) -> Optional[float]:
-    match = _DURATION.match(str(text).strip())
-    if not match or not any(match.groups()):
-        return None
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-def _response_path(expression: str) -> Optional[str]:
-    """`{{ response._links.next.href }}` -> `_links.next.href`; `{{ response.get('@odata.nextLink') }}` -> `['@odata.nextLink']`."""
-    match = _RESPONSE_PATH.match(expression.strip())
-    if not match:
-        return None
-    parts = re.findall(r"""\.get\(\s*['"]([^'"]+)['"]\s*\)|\[\s*['"]([^'"]+)['"]\s*\]|\.([A-Za-z0-9_@]+)""", match.group(1))
-    names = [a or b or c for a, b, c in parts]
-    if any(not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n) for n in names):
-        return "".join(f"['{n}']" for n in names)  # JSONPath quoting for keys like '@odata.nextLink'
-    return ".".join(names)
-
-
 # --- the importer ------------------------------------------------------------------------------
 
 
@@ -168,7 +69,7 @@ class _Importer:
         self.name = name
         self.unmapped: list[str] = []
         resolved = resolve_references(manifest)
-        self.spec_defaults = _spec_defaults(resolved)
+        self.spec_defaults = spec_defaults(resolved)
         self.streams = [propagate_parameters(s) for s in resolved.get("streams") or []]
         if not self.streams:
             raise RestsyncError("the manifest has no 'streams'")
@@ -201,7 +102,7 @@ class _Importer:
 
     # --- client and auth ---
     def client(self, requesters: list[dict[str, Any]]) -> dict[str, Any]:
-        bases = [r.get("url_base") or _split_url(r.get("url"))[0] for r in requesters]
+        bases = [r.get("url_base") or split_url(r.get("url"))[0] for r in requesters]
         base = next((b for b in bases if b), None)
         if len({b for b in bases if b}) > 1:
             self.note(None, f"streams use different url_base values {sorted({b for b in bases if b})}; using {base}")
@@ -220,8 +121,8 @@ class _Importer:
         if not base:
             self.note(None, "no url_base; set client.base_url (or SOURCES__<API>__BASE_URL)")
             return "https://api.example.com"
-        if _has_jinja(base):
-            match = _CONFIG_REF.fullmatch(base.strip())
+        if has_jinja(base):
+            match = CONFIG_REF.fullmatch(base.strip())
             default = self.spec_defaults.get((match.group(1) or match.group(2))) if match else None
             if default:
                 return str(default).rstrip("/")
@@ -231,7 +132,7 @@ class _Importer:
 
     def auth(self, authenticator: dict[str, Any]) -> Optional[dict[str, Any]]:
         kind = authenticator.get("type")
-        secret = lambda key: _placeholders(authenticator.get(key), secret=True)  # noqa: E731
+        secret = lambda key: placeholders(authenticator.get(key), secret=True)  # noqa: E731
         if kind == "OAuthAuthenticator":
             grant = authenticator.get("grant_type", "refresh_token")
             scopes = authenticator.get("scopes") or []
@@ -246,7 +147,7 @@ class _Importer:
                 auth["refresh_token"] = secret("refresh_token")
             scope = " ".join(scopes) if scopes else body.get("scope")
             if scope and auth["type"] == "oauth2_client_credentials":
-                auth["scope"] = _placeholders(scope, secret=False)
+                auth["scope"] = placeholders(scope, secret=False)
             elif scope:
                 self.note(None, "authenticator.scopes (the refresh-token grant sends none)")
             for key in ("refresh_token_updater", "token_expiry_date", "access_token_name", "expires_in_name"):
@@ -300,7 +201,7 @@ class _Importer:
     def resource(self, stream: dict[str, Any], requester: dict[str, Any]) -> dict[str, Any]:
         name = str(stream.get("name"))
         retriever = stream.get("retriever", {})
-        path = requester.get("path") or _split_url(requester.get("url"))[1] or "/"
+        path = requester.get("path") or split_url(requester.get("url"))[1] or "/"
         endpoint: dict[str, Any] = {"path": "/" + str(path).lstrip("/")}
         if requester.get("http_method", "GET").upper() != "GET":
             self.note(name, f"http_method {requester['http_method']} (restsync reads with GET)")
@@ -351,8 +252,8 @@ class _Importer:
             return {}
         result = {}
         for key, value in values.items():
-            value = _placeholders(value, secret=False)
-            if _has_jinja(value):
+            value = placeholders(value, secret=False)
+            if has_jinja(value):
                 self.note(stream, f"requester.{where}.{key}: '{value}' (a template restsync cannot evaluate)")
                 continue
             result[str(key)] = value
@@ -371,9 +272,9 @@ class _Importer:
             params[size_option["field_name"]] = page_size
         if kind == "CursorPagination":
             value = str(strategy.get("cursor_value", ""))
-            if _HEADER_LINK.match(value.strip()):
+            if HEADER_LINK.match(value.strip()):
                 return {"type": "header_link"}, params
-            path = _response_path(value)
+            path = response_path(value)
             if path is None:
                 self.note(stream, f"paginator cursor_value '{value}'; using header_link")
                 return {"type": "header_link"}, params
@@ -424,7 +325,7 @@ class _Importer:
         def fill(match: re.Match[str]) -> str:
             return "{resources.%s.%s}" % (parent, key) if (match.group(1) or match.group(2)) == partition_field else match.group(0)
 
-        endpoint["path"] = _PARTITION_REF.sub(fill, endpoint["path"])
+        endpoint["path"] = PARTITION_REF.sub(fill, endpoint["path"])
         if "{resources." not in endpoint["path"]:
             self.note(stream, f"path '{endpoint['path']}' does not use the partition field '{partition_field}'")
         column = f"_{parent}_{key}"
@@ -433,7 +334,7 @@ class _Importer:
                 self.note(stream, f"transformation '{transformation.get('type')}'")
                 continue
             for added in transformation.get("fields") or []:
-                match = _PARTITION_REF.fullmatch(str(added.get("value", "")).strip())
+                match = PARTITION_REF.fullmatch(str(added.get("value", "")).strip())
                 target = (added.get("path") or [None])[-1]
                 if match and (match.group(1) or match.group(2)) == partition_field and target:
                     columns[str(target)] = column  # restsync adds the parent key to every child row itself
@@ -457,7 +358,7 @@ class _Importer:
         result: dict[str, Any] = {"cursor_path": str(cursor.get("cursor_field")), "param": str(option["field_name"]), "initial_value": initial}
         lookback = cursor.get("lookback_window")
         if lookback:
-            seconds = _iso_duration_seconds(lookback)
+            seconds = iso_duration_seconds(lookback)
             if seconds is None:
                 self.note(stream, f"incremental_sync.lookback_window '{lookback}'")
             else:
@@ -468,9 +369,9 @@ class _Importer:
         return result
 
     def start_value(self, stream: str, start: Any) -> str:
-        if start and not _has_jinja(start):
+        if start and not has_jinja(start):
             return str(start)
-        match = _CONFIG_REF.fullmatch(str(start or "").strip())
+        match = CONFIG_REF.fullmatch(str(start or "").strip())
         default = self.spec_defaults.get(match.group(1) or match.group(2)) if match else None
         if default:
             return str(default)
@@ -523,18 +424,6 @@ def factor_defaults(resources: list[dict[str, Any]]) -> tuple[dict[str, Any], li
 
 def _dump(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False)
-
-
-def _split_url(url: Any) -> tuple[Optional[str], Optional[str]]:
-    if not isinstance(url, str) or not url:
-        return None, None
-    match = re.match(r"^(https?://[^/]+)(/.*)?$", url)
-    return (match.group(1), match.group(2) or "/") if match else (None, url)
-
-
-def _spec_defaults(manifest: dict[str, Any]) -> dict[str, Any]:
-    spec = (manifest.get("spec") or {}).get("connection_specification") or {}
-    return {k: v["default"] for k, v in (spec.get("properties") or {}).items() if isinstance(v, dict) and "default" in v}
 
 
 def import_manifest(manifest: Any, name: str) -> Imported:
