@@ -132,7 +132,9 @@ class _Importer:
 
     def auth(self, authenticator: dict[str, Any]) -> Optional[dict[str, Any]]:
         kind = authenticator.get("type")
-        secret = lambda key: placeholders(authenticator.get(key), secret=True)  # noqa: E731
+        def secret(key: str) -> Any:
+            return self.secret_value(key, authenticator.get(key))
+
         if kind == "OAuthAuthenticator":
             grant = authenticator.get("grant_type", "refresh_token")
             scopes = authenticator.get("scopes") or []
@@ -165,6 +167,16 @@ class _Importer:
             return {"type": "api_key", "api_key": secret("api_token"), "name": name, "location": location}
         self.note(None, f"authenticator type '{kind}' has no restsync equivalent; add client.auth by hand")
         return None
+
+    def secret_value(self, key: str, value: Any) -> Any:
+        """A credential as a `${secrets.x}` placeholder; a literal one is never copied into the config."""
+        value = placeholders(value, secret=True)
+        if not isinstance(value, str) or not value or "${secrets." in value or (key == "password" and len(value) <= 1):
+            return value
+        name = "api_key" if key == "api_token" else key
+        self.note(None, f"authenticator.{key} is written literally in the manifest; replaced by ${{secrets.{name}}} "
+                        f"(set SOURCES__{self.name.upper()}__{name.upper()})")
+        return "${secrets.%s}" % name
 
     # --- error handling ---
     def error_handling(self, stream: str, handler: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:

@@ -175,3 +175,26 @@ def test_body_cursor_and_api_key_auth() -> None:
     assert resource["endpoint"]["params"] == {"email": "${config.email}"}
     assert resource["primary_key"] == "accountId"
     assert any("request_parameters.sort" in line for line in imported.unmapped)
+
+
+def test_a_literal_credential_never_reaches_the_config() -> None:
+    manifest = {
+        "streams": [
+            {
+                "type": "DeclarativeStream",
+                "name": "items",
+                "primary_key": "id",
+                "retriever": {
+                    "requester": {
+                        "url_base": "https://api.example.com",
+                        "path": "/items",
+                        "authenticator": {"type": "BearerAuthenticator", "api_token": "sk-live-1234567890"},
+                    }
+                },
+            }
+        ]
+    }
+    imported = import_manifest(manifest, "example")
+    assert imported.config["client"]["auth"] == {"type": "bearer", "token": "${secrets.api_key}"}
+    assert "sk-live-1234567890" not in imported.to_yaml("m.yaml")
+    assert any("SOURCES__EXAMPLE__API_KEY" in line for line in imported.unmapped)
