@@ -238,6 +238,12 @@ def with_request_stats(event: Any, stats: Mapping[str, RequestStats]) -> Any:
     extra = {name: MetadataValue.int(value) for name, value in resource_stats.as_dict().items()}
     metadata = dict(event.metadata or {})
     metadata.setdefault("rows_loaded", MetadataValue.int(0))
+    # schema drift: a field whose type changed lands in a dlt variant column (`<field>__v_<type>`)
+    column_schema = metadata.get("dagster/column_schema")
+    columns = getattr(getattr(column_schema, "schema", column_schema), "columns", None) or []
+    variants = sorted(c.name for c in columns if "__v_" in c.name)
+    if variants:
+        extra["variant_columns"] = MetadataValue.text(", ".join(variants))
     return MaterializeResult(asset_key=event.asset_key, metadata={**metadata, **extra})
 
 

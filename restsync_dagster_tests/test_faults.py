@@ -388,6 +388,7 @@ def test_schema_drift_adds_columns_and_variant_columns(sim_env: Simulator) -> No
     assert_exact(sim_env, "service_desk", "agents")
     schema = materialization_metadata(result, "agents")["dagster/column_schema"]
     assert {"loyalty_tier", "active__v_text"} <= {c.name for c in schema.columns}  # reported on the asset
+    assert materialization_metadata(result, "agents")["variant_columns"] == "active__v_text"
 
 
 def test_a_frozen_schema_fails_the_asset_on_drift(sim_env: Simulator) -> None:
