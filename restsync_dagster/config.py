@@ -322,7 +322,8 @@ def load_api_config(path: Path | str) -> ApiConfig:
     """Read, normalize and validate one YAML file; raise ConfigErrors listing every problem."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's loader when present: ~15x faster, it matters with hundreds of configs at load
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -12,7 +12,7 @@ parent is not selected, so materializing a child alone never re-crawls or re-cur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import dlt
 from dlt.extract import DltResource, DltSource
@@ -57,13 +57,11 @@ def shape_source(api: ApiConfig) -> DltSource:
     dagster-dlt derives asset specs from a source at code-location load; secrets are resolved only
     when a run starts, so the specs come from this shape and each run builds a real source.
     """
-    built: dict[str, DltResource] = {}
-    for resource in _topological(api):
-        if resource.parent is None:
-            built[resource.name] = dlt.resource(_nothing, **resource_hints(resource))()
-        else:
-            built[resource.name] = dlt.transformer(_nothing_from, data_from=built[resource.parent], **resource_hints(resource))
-    return _as_source(api, list(built.values()))
+    # resources over empty lists, not functions: dlt inspects a function's signature for every
+    # resource (~0.5 ms, a transformer ~1.4 ms), which adds up with 1,500 assets; parent edges
+    # come from the config (the translator's deps), not from dlt transformers
+    resources = [dlt.resource([], **resource_hints(resource)) for resource in _topological(api)]
+    return _as_source(api, resources)
 
 
 def build_source(
@@ -220,12 +218,3 @@ def _topological(api: ApiConfig) -> list[Resource]:
 
 def _as_source(api: ApiConfig, resources: list[DltResource]) -> DltSource:
     return DltSource.from_data(dlt.Schema(api.name), section=api.name, data=resources)
-
-
-def _nothing() -> Iterator[dict[str, Any]]:
-    """Shape-only resources never run; a run always builds its own source."""
-    yield from ()
-
-
-def _nothing_from(items: Any) -> Iterator[dict[str, Any]]:
-    yield from ()
