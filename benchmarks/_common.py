@@ -199,3 +199,13 @@ class SimulatorProcess:
 
     def clear_request_log(self) -> None:
         self._control("DELETE", "/_sim/requests")
+
+    def sample_record_bytes(self, api: str, path: str) -> float:
+        """Average JSON size of the records on one page of a list (to report record sizes)."""
+        import requests
+
+        key = self._env.get(f"SOURCES__{api.upper()}__API_KEY", "")
+        response = requests.get(f"{self.base_url(api)}{path}?per_page=100", auth=(key, "X"), timeout=60)
+        body = response.json()
+        records = body.get("data", body) if isinstance(body, dict) else body
+        return len(response.content) / max(len(records), 1)
