@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from restsync_dagster.dialect import normalize
+from restsync_dagster.dlt_dict import from_dlt
 from restsync_dagster.errors import ConfigError, ConfigErrors
 
 PARENT_REF = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_.]+)\}")
@@ -338,7 +339,7 @@ def parse_api_config(raw: Any, source_file: Optional[Path | str] = None, default
     if not isinstance(raw, dict):
         raise ConfigErrors([ConfigError(source_file, "must be a mapping with 'client' and 'resources'")])
     errors: list[ConfigError] = []
-    raw = normalize(copy.deepcopy(raw), source_file=source_file, errors=errors)
+    raw = normalize(from_dlt(raw), source_file=source_file, errors=errors)  # dlt shorthands, then seed idioms
     raw.setdefault("name", default_name)
     for key in sorted(set(raw) - _API_KEYS):
         errors.append(ConfigError(source_file, f"unknown key (known: {', '.join(sorted(_API_KEYS))})", field=key))
