@@ -26,6 +26,7 @@ from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached
 from restsync_dagster.redaction import protect
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
+from restsync_dagster.tuning import apply_dlt_defaults
 
 PARENT_KEY_BATCH = 100
 FULL_REFRESH_TAG = "restsync/full_refresh"
@@ -139,6 +140,7 @@ def _run_phase(
     names: set[str],
     full_refresh: bool,
 ) -> Iterator[Any]:
+    apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
     pipeline = make_pipeline(api.name)
     stored = stored_parent_readers(api, pipeline, names, full_refresh)
     built = build_source(api, names, stored_parents=stored, client=client)

@@ -1,0 +1,37 @@
+"""dlt and DuckDB settings restsync runs with, unless the user has set them.
+
+Measured with `benchmarks/memory.py` (service_desk tickets of ~1 KB into DuckDB): with dlt's
+defaults the loading process peaked at 570 MB for 100k records and 1.5 GB for 1M (DuckDB may take
+80% of RAM; one huge load file per table). With these, ~420 MB whatever the size:
+
+- DuckDB gets a memory limit (it spills to disk beyond it), one thread and no insertion-order
+  bookkeeping;
+- dlt rotates its intermediate files every 50k rows, so normalize and load handle bounded chunks,
+  two load jobs at a time;
+- dlt's intermediate files are not gzipped: they are local and short-lived, and compressing them
+  cost ~15% of the extract step (benchmarks/overhead.py).
+
+Each value is a dlt config key, so dlt's env vars (e.g. `LOAD__WORKERS=8`,
+`DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG='{"memory_limit": "1GB"}'`) or
+`.dlt/config.toml` override it; only keys the user has not set are filled in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+
+DLT_DEFAULTS: dict[str, Any] = {
+    "destination.duckdb.credentials.global_config": {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False},
+    "data_writer.file_max_items": 50_000,
+    "data_writer.disable_compression": True,
+    "load.workers": 2,
+}
+
+
+def apply_dlt_defaults() -> None:
+    """Fill in every default the user has not configured (cheap: called for every pipeline)."""
+    for key, value in DLT_DEFAULTS.items():
+        if dlt.config.get(key) is None:
+            dlt.config[key] = value
