@@ -2,8 +2,8 @@
 
 dlt accepts shorthands restsync's model spells out; this rewrites them (pure, on the parsed dict):
 
-- a resource given as a string (`"contributors"`) or without an endpoint -> `endpoint.path` = its name;
-  an endpoint given as a string -> `{path: ...}`;
+- a resource given as a string (`"contributors"`) -> `endpoint.path` = its name; an endpoint given
+  as a string -> `{path: ...}`;
 - `client.paginator` (a dict or a name like `"header_link"`) -> the default paginator of every
   resource; a paginator given by name anywhere -> `{type: name}`;
 - `{"type": "resolve", "resource": R, "field": F}` params that fill `{name}` in the path -> the
@@ -55,15 +55,12 @@ def _resource(resource: Any) -> Any:
         return {"name": resource, "endpoint": {"path": resource}}
     if not isinstance(resource, dict):
         return resource
+    # a mapping without an endpoint (or a path) stays an error: more often a mistake than dlt's default
     endpoint = resource.get("endpoint")
-    if endpoint is None and isinstance(resource.get("name"), str):
-        resource["endpoint"] = endpoint = {"path": resource["name"]}
-    elif isinstance(endpoint, str):
+    if isinstance(endpoint, str):
         resource["endpoint"] = endpoint = {"path": endpoint}
     if not isinstance(endpoint, dict):
         return resource
-    if "path" not in endpoint and isinstance(resource.get("name"), str):
-        endpoint["path"] = resource["name"]
     _endpoint_shorthands(endpoint)
     resolved = _resolve_params(endpoint)
     include = resource.get("include_from_parent")
