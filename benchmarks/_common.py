@@ -95,8 +95,9 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], n
 def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool = False) -> float:
     """Wall seconds of a plain dlt `rest_api_source` pipeline with restsync's compiled config.
 
-    It loads into restsync's DuckDB destination (parquet files), or with `dlt_defaults` into a
-    DuckDB destination as dlt configures it out of the box (INSERT VALUES files).
+    It loads into restsync's DuckDB destination with restsync's dlt settings (parquet files,
+    tuning.py), or with `dlt_defaults` as dlt does out of the box (INSERT VALUES files; only
+    meaningful in a process where restsync has not applied its settings).
     """
     import dlt
     from dlt.sources.rest_api import rest_api_source
@@ -104,6 +105,10 @@ def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool 
     from restsync_dagster.destination import destination_for, duckdb_path
     from restsync_dagster.source import compile_rest_api_config
 
+    if not dlt_defaults:
+        from restsync_dagster.tuning import apply_dlt_defaults
+
+        apply_dlt_defaults()  # restsync's dlt settings: the comparison is of orchestration alone
     api = shipped_api(api_name)
     config = compile_rest_api_config(api)
     config["resources"] = [r for r in config["resources"] if r["name"] in set(resources)]
