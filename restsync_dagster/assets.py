@@ -17,7 +17,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from restsync_dagster.config import ApiConfig, Resource
-from restsync_dagster.destination import destination_kind, make_pipeline
+from restsync_dagster.destination import definition_pipeline, destination_kind
 from restsync_dagster.runner import RunOptions, run_api
 from restsync_dagster.source import shape_source
 
@@ -110,7 +110,7 @@ def build_api_assets(api: ApiConfig) -> AssetsDefinition:
 
     @dlt_assets(
         dlt_source=shape_source(api),
-        dlt_pipeline=make_pipeline(api.name),
+        dlt_pipeline=definition_pipeline(api.name),
         name=f"{api.name}_dlt",
         dagster_dlt_translator=translator,
         pool=f"restsync/{api.name}",

@@ -8,8 +8,13 @@ are kept from overlapping by the API's concurrency pool.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+import threading
 from pathlib import Path
+from typing import Optional
 
 import dlt
 from dlt.common.destination import Destination
@@ -49,9 +54,40 @@ def destination_for(api_name: str) -> Destination:
 
 
 def make_pipeline(api_name: str) -> dlt.Pipeline:
-    """A pipeline per API; its incremental state lives in the destination with the data."""
+    """A pipeline per API, for a run; its incremental state lives in the destination with the data."""
     return dlt.pipeline(
         pipeline_name=f"restsync_{api_name}",
         destination=destination_for(api_name),
         dataset_name=api_name,
     )
+
+
+_definition_dir: Optional[Path] = None
+_definition_lock = threading.Lock()
+
+
+def definition_pipeline(api_name: str) -> dlt.Pipeline:
+    """The pipeline an API's asset definitions describe (name, destination, dataset); never run.
+
+    `dlt.pipeline()` wipes and recreates a pipeline's working folder when it finds no state file
+    there, and every run worker and step process loads the definitions of all APIs: five runs
+    started at once made five processes create the same folders together (FileExistsError,
+    test_load.py), and one could wipe the folder of a first run still extracting. So definitions
+    get a private folder of their process; only runs (one per API at a time, by the pool
+    `restsync/<api>`) use the shared one.
+    """
+    with _definition_lock:  # threads of one process (in-process runs) share the private folder
+        return dlt.pipeline(
+            pipeline_name=f"restsync_{api_name}",
+            pipelines_dir=str(_private_pipelines_dir()),
+            destination=destination_for(api_name),
+            dataset_name=api_name,
+        )
+
+
+def _private_pipelines_dir() -> Path:
+    global _definition_dir
+    if _definition_dir is None:
+        _definition_dir = Path(tempfile.mkdtemp(prefix="restsync-definitions-"))
+        atexit.register(shutil.rmtree, _definition_dir, True)
+    return _definition_dir
