@@ -69,12 +69,12 @@ _definition_lock = threading.Lock()
 def definition_pipeline(api_name: str) -> dlt.Pipeline:
     """The pipeline an API's asset definitions describe (name, destination, dataset); never run.
 
-    `dlt.pipeline()` wipes and recreates a pipeline's working folder when it finds no state file
-    there, and every run worker and step process loads the definitions of all APIs: five runs
-    started at once made five processes create the same folders together (FileExistsError,
-    test_load.py), and one could wipe the folder of a first run still extracting. So definitions
-    get a private folder of their process; only runs (one per API at a time, by the pool
-    `restsync/<api>`) use the shared one.
+    `dlt.pipeline()` wipes and recreates a pipeline's working folder when it holds no state file,
+    and every run worker and step process loads the definitions of all APIs. With the shared
+    folder, two processes creating the same pipeline at once fail with FileExistsError (five runs
+    started together did, test_load.py), and so can a run whose dagster-dlt `drop()` recreates its
+    folder at that moment. So definitions get a private folder of their process; only runs (one
+    per API at a time, by the pool `restsync/<api>`) use the shared one.
     """
     with _definition_lock:  # threads of one process (in-process runs) share the private folder
         return dlt.pipeline(

@@ -124,3 +124,15 @@ def test_five_apis_at_once_with_faults_load_exactly_the_served_records(
 
     totals = {api_name: sum(assert_matches_simulator(sim, shipped(api_name)).values()) for api_name in API_NAMES}
     assert all(total > 0 for total in totals.values()), totals
+
+
+def test_loading_definitions_never_touches_the_pipelines_runs_use(workdir: Path) -> None:
+    """Every run worker and step process loads all five APIs' definitions: none may create or wipe
+    the pipeline folders that runs write (dlt recreates a folder it finds without state; two
+    processes doing so at once fail with FileExistsError, as five runs starting together did)."""
+    from restsync_dagster.definitions import load_definitions
+
+    load_definitions()
+
+    shared = workdir / "dlt" / "pipelines"
+    assert not shared.exists() or not any(shared.iterdir()), sorted(p.name for p in shared.iterdir())
