@@ -147,12 +147,20 @@ def _give_to_server_user(path: Path) -> None:
         os.chown(path, owner.pw_uid, owner.pw_gid)
 
 
+def _base_dir() -> Optional[str]:
+    """The temp dir, unless the server's user could not reach into it (a root-only TMPDIR): then /tmp."""
+    base = tempfile.gettempdir()
+    if os.geteuid() == 0 and not os.stat(base).st_mode & 0o001:
+        return "/tmp"
+    return None
+
+
 def start_server() -> PostgresServer:
     """Start a server in a fresh temp dir (owned by the server's user when we are root)."""
     bindir = find_bindir()
     if bindir is None:
         raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    root = Path(tempfile.mkdtemp(prefix="restsync-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="restsync-pg-", dir=_base_dir()))
     _give_to_server_user(root)
     server = PostgresServer(bindir=bindir, root=root)
     try:
