@@ -10,14 +10,17 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import psycopg2
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, materialize
+
+# Dagster's own machinery, as its tests drive it: there is no public API to run one pass of the
+# daemon's dequeue loop, nor to create a run of a job subset in a code server.
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES, DagsterRun
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
@@ -127,7 +130,7 @@ def test_materializations_of_two_apis_are_recorded_in_postgres(
     assert recorded == {AssetKey([api, name]) for api, names in selections.items() for name in names}
     statuses = dict(pg_query(postgres_dsn, "SELECT run_id, status FROM runs WHERE run_id = ANY(%s)", run_ids))
     assert statuses == {run_id: "SUCCESS" for run_id in run_ids}
-    # and the instance reads them back from Postgres, with the row counts dlt reported
+    # and the instance reads them back from Postgres
     event = production_instance.get_latest_materialization_event(AssetKey(["ticket_desk", "organizations"]))
     assert event is not None and event.asset_materialization is not None
     assert len(table_rows("ticket_desk", "organizations", "id")) == len(sim_env.records("ticket_desk", "organizations"))
