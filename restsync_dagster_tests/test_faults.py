@@ -195,6 +195,8 @@ def test_a_request_retried_after_a_wait_is_signed_with_the_current_token(sim_env
     sim_env.inject_fault("shared_inbox", "expire_token", "users")
     assert other.get(client.base_url + "/v2/users", timeout=10).status_code == 200
     thread.join(timeout=20)
+    waiting.close()
+    other.close()
     assert outcome == {"status": 200}
     assert statuses(sim_env, "shared_inbox", "users") == [401, 200]
     assert statuses(sim_env, "shared_inbox", "customers") == [503, 200]  # no 401: re-signed before resending
