@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -62,6 +63,7 @@ class PostgresServer:
     host: str = "127.0.0.1"
     user: str = SUPERUSER
     password: str = field(default_factory=lambda: f"restsync-{uuid.uuid4().hex[:16]}")
+    _watchdog: Optional[subprocess.Popen[bytes]] = field(default=None, repr=False)
 
     @property
     def datadir(self) -> Path:
@@ -91,13 +93,28 @@ class PostgresServer:
                 "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "-o", options, "start", check=False
             )
             if result.returncode == 0:
+                self._watchdog = self._start_watchdog()
                 return self
         raise RuntimeError(f"pg_ctl could not start PostgreSQL (log: {self.logfile}):\n{self._log_tail()}")
 
     def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
         if self.datadir.exists():
             self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _start_watchdog(self) -> subprocess.Popen[bytes]:
+        """Stop the server if this process dies without its teardown (killed session, timeout):
+        pg_ctl detaches the server, which would otherwise outlive the tests."""
+        stop = shlex.join(self._command("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop"))
+        script = f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.root))}"
+        return subprocess.Popen(
+            ["sh", "-c", script], start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
     def create_database(self, name: Optional[str] = None) -> str:
         """A new empty database; its DSN."""
@@ -114,11 +131,14 @@ class PostgresServer:
         return self.dsn(name)
 
     # --- helpers -----------------------------------------------------------------------------------
-    def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _command(self, tool: str, *args: str) -> list[str]:
         command = [str(self.bindir / tool), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", _unprivileged_user(), "--", *command]
-        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=120)
+        return command
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(self._command(tool, *args), cwd=self.root, capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
         return result
