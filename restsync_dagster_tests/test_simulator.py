@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
@@ -234,3 +235,16 @@ def test_page_faults_shape_the_page(sim: Simulator, kind: str, params: dict, che
     body = requests.get(sim.base_url("shared_inbox") + "/v2/customers", params={"limit": 50},
                         headers={"Authorization": f"Bearer {token(sim, 'shared_inbox')}"}, timeout=5).json()
     assert check(body, sim), body.get("_links")
+
+
+def test_an_inserted_record_updated_later_is_served_once() -> None:
+    from restsync_dagster.simulator import Simulator
+
+    sim = Simulator(port=0, login_port=0, counts={"service_desk.tickets": 20})
+    inserted = sim.mutate("service_desk", "tickets", inserts=5)["inserted"]
+    for _ in range(6):  # updates pick among all live records, the inserted ones too
+        sim.mutate("service_desk", "tickets", updates=10)
+    ids = [r["id"] for r in sim.records("service_desk", "tickets")]
+    assert len(ids) == len(set(ids)) == 25 and set(inserted) <= set(ids)
+    since = sim.store.resource("service_desk", "tickets").view(since=datetime(2000, 1, 1, tzinfo=timezone.utc))
+    assert len(since.slice(0, len(since))) == len(set(since.slice(0, len(since)))) == 25

@@ -136,11 +136,9 @@ class ResourceData:
                     low = mid + 1
             start = low
         touched = sorted(n for n in set(overlay.updated) | overlay.deleted if n <= self.count)
-        changed = [
-            (parse_iso(r[self.spec.updated_field]), n)
-            for n, r in list(overlay.updated.items()) + list(overlay.inserted.items())
-            if n not in overlay.deleted
-        ]
+        # an inserted record that was later updated is in both maps: list it once, as updated
+        current = {**overlay.inserted, **overlay.updated}
+        changed = [(parse_iso(r[self.spec.updated_field]), n) for n, r in current.items() if n not in overlay.deleted]
         if since is not None:
             changed = [item for item in changed if item[0] >= since]
             extra = [n for _, n in sorted(changed)]
