@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -37,6 +38,16 @@ from restsync_dagster_tests.faults_helpers import (
     with_resource,
 )
 from restsync_dagster_tests.helpers import run_assets, shipped, table_exists, table_rows
+
+
+@pytest.fixture
+def own_sim(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    """A simulator of the test's own, for tests that change many records: the session simulator's
+    data must stay as the incremental tests expect (few recent changes)."""
+    with Simulator(port=0, login_port=0) as sim:
+        for key, value in sim.env().items():
+            monkeypatch.setenv(key, value)
+        yield sim
 
 
 def served_ids(sim: Simulator, api: str, resource: str) -> list[str]:
@@ -128,8 +139,8 @@ def test_slow_responses_time_out_and_are_retried(sim_env: Simulator) -> None:
     sim_env.inject_fault("ticket_desk", "slow", "tickets", count=2, seconds=1.5, after=3)
     assert run_assets(api, ["tickets"]).success
     assert_exact(sim_env, "ticket_desk", "tickets")
-    # the slow answers are logged when the server finally sends them, after the client gave up
-    assert [e.get("fault") for e in log_for(sim_env, "ticket_desk", "tickets")].count("slow") == 2
+    # both slow answers were served (they are logged only when sent, after the client gave up)
+    assert [f.remaining for f in sim_env.state.faults if f.kind == "slow"] == [0]
 
 
 def test_dropped_connections_are_retried(sim_env: Simulator) -> None:
@@ -342,16 +353,16 @@ def test_ignored_statuses_are_skipped_with_a_warning_and_counted(sim_env: Simula
     assert any(f"answered {status}, ignored as configured" in r.getMessage() for r in caplog.records)
 
 
-def test_malformed_responses_fail_clearly_and_nothing_half_parsed_is_merged(sim_env: Simulator) -> None:
+def test_malformed_responses_fail_clearly_and_nothing_half_parsed_is_merged(own_sim: Simulator) -> None:
     api = shipped("service_desk")
     names = ["agents", "companies", "contacts"]
     assert run_assets(api, names).success
     before = {name: sorted(table_rows("service_desk", name, "id, updated_at")) for name in names}
     for name in names:
-        sim_env.mutate("service_desk", name, updates=150)  # page 1 of each now has changes
-    sim_env.inject_fault("service_desk", "malformed_json", "agents", after=1)
-    sim_env.inject_fault("service_desk", "truncated_json", "companies", after=1)
-    sim_env.inject_fault("service_desk", "html_200", "contacts", after=1)
+        own_sim.mutate("service_desk", name, updates=150)  # page 1 of each now has changes
+    own_sim.inject_fault("service_desk", "malformed_json", "agents", after=1)
+    own_sim.inject_fault("service_desk", "truncated_json", "companies", after=1)
+    own_sim.inject_fault("service_desk", "html_200", "contacts", after=1)
     result = run_assets(api, names + ["roles"], raise_on_error=False)
     assert not result.success
     text = failure_text(result)
@@ -359,7 +370,7 @@ def test_malformed_responses_fail_clearly_and_nothing_half_parsed_is_merged(sim_
         assert f"API 'service_desk', resource '{name}': GET /service_desk/v1/{name} answered 200 with a body that is not valid JSON" in text
         assert sorted(table_rows("service_desk", name, "id, updated_at")) == before[name], f"{name}: a half-read listing was merged"
     assert "text/html" in text
-    assert_exact(sim_env, "service_desk", "roles")
+    assert_exact(own_sim, "service_desk", "roles")
 
 
 # --- schema drift -------------------------------------------------------------------------------------------
@@ -444,31 +455,31 @@ def assert_service_desk_matches(sim: Simulator) -> None:
 
 
 @pytest.mark.parametrize("point", ["extract", "normalize", "load"])
-def test_a_run_killed_at_any_point_then_rerun_has_exactly_the_served_data(sim_env: Simulator, point: str) -> None:
+def test_a_run_killed_at_any_point_then_rerun_has_exactly_the_served_data(own_sim: Simulator, point: str) -> None:
     api = shipped("service_desk")
     names = ["tickets", "conversations"]
     assert run_assets(api, names).success
-    sim_env.mutate("service_desk", "tickets", updates=150, inserts=5)
-    sim_env.mutate("service_desk", "conversations", inserts=10)
-    sim_env.clear_request_log()
+    own_sim.mutate("service_desk", "tickets", updates=150, inserts=5)
+    own_sim.mutate("service_desk", "conversations", inserts=10)
+    own_sim.clear_request_log()
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     child = subprocess.Popen([sys.executable, "-m", "restsync_dagster_tests.kill_driver", point, "service_desk", *names], env=env)
     try:
         if point == "extract":
-            sim_env.state.latency = 0.02  # keep the child fetching long enough to be killed in the middle
-            while child.poll() is None and len(log_for(sim_env, "service_desk", "conversations")) < 40:
+            own_sim.state.latency = 0.02  # keep the child fetching long enough to be killed in the middle
+            while child.poll() is None and len(log_for(own_sim, "service_desk", "conversations")) < 40:
                 time.sleep(0.01)
             child.send_signal(signal.SIGKILL)
         child.wait(timeout=300)
     finally:
-        sim_env.state.latency = 0.0
+        own_sim.state.latency = 0.0
         if child.poll() is None:
             child.kill()
     assert child.returncode in (-signal.SIGKILL, 137), f"the run was not killed at {point} (exit {child.returncode})"
 
     assert run_assets(api, names).success
-    assert_service_desk_matches(sim_env)
+    assert_service_desk_matches(own_sim)
     # and the cursors it left behind are consistent: the next change arrives, nothing else moves
-    sim_env.mutate("service_desk", "tickets", updates=3, inserts=1)
+    own_sim.mutate("service_desk", "tickets", updates=3, inserts=1)
     assert run_assets(api, names).success
-    assert_service_desk_matches(sim_env)
+    assert_service_desk_matches(own_sim)
