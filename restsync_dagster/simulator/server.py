@@ -414,6 +414,8 @@ class Handler(BaseHTTPRequestHandler):
     def _apply_schema_faults(self, api: str, name: str, listing: Listing) -> None:
         with self.state.fault_lock:
             faults = [f for f in self.state.faults if f.api == api and f.kind in SCHEMA_FAULTS and f.resource in (None, name) and f.remaining != 0]
+        if faults:  # change copies: the store's own records must not drift for later requests
+            listing.items = [dict(record) for record in listing.items]
         for fault in faults:
             column = fault.params.get("field", "extra_field")
             for record in listing.items:
