@@ -34,6 +34,7 @@ def test_two_runs_of_one_api_take_turns_and_load_each_row_once(sim_env: Simulato
     home = workdir / "dagster_home"
     home.mkdir()
     shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    DagsterInstance.from_config(str(home)).dispose()  # create its storage once: two processes racing to do it collide
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     runs = [
         subprocess.Popen([RESTSYNC, "run", "service_desk", "--select", "tickets", "contacts"], env=env,
