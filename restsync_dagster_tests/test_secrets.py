@@ -132,9 +132,7 @@ def test_no_secret_appears_in_events_logs_files_or_errors(
     assert "with params=" in everything and "headers=" in everything, "dlt did not log requests at DEBUG"
     assert control in haystacks["log records"], "the grep does not see the logs"
     leaks = sorted({(where, needle[:12]) for where, text in haystacks.items() for needle in needles if needle and needle in text})
-    names = sorted({r.name for r in caplog.records if r.levelno == logging.DEBUG})
-    print(f"secrets searched: {len(needles)}; places searched: {len(haystacks)}; leaks: {len(leaks)}; debug loggers: {names[:15]}")
-    print({k: len(v) for k, v in haystacks.items() if len(v) > 10000})
+    print(f"secrets searched: {len(needles)} forms; places searched: {len(haystacks)}; leaks: {len(leaks)}")
     assert leaks == [], leaks[:20]
 
 
