@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Sequence
 
 from dagster import Definitions
 from dagster_dlt import DagsterDltResource
@@ -22,7 +23,9 @@ from restsync_dagster.automation import (
     full_refresh_schedules,
 )
 from restsync_dagster.checks import freshness_checks, freshness_sensor, table_checks
+from restsync_dagster.broken import broken_config_assets
 from restsync_dagster.config import ApiConfig, load_config_dir
+from restsync_dagster.errors import ConfigError
 from restsync_dagster.settings import warn_plaintext_secrets
 
 log = logging.getLogger("restsync_dagster")
@@ -36,7 +39,7 @@ def configs_dir() -> Path:
     return beside_package if beside_package.is_dir() else Path.cwd() / "configs"
 
 
-def build_definitions(apis: list[ApiConfig]) -> Definitions:
+def build_definitions(apis: list[ApiConfig], errors: Sequence[ConfigError] = ()) -> Definitions:
     jobs, schedules, sensors, checks, fresh = [], [], [], [], []
     for api in apis:
         warn_plaintext_secrets(api)
@@ -56,7 +59,7 @@ def build_definitions(apis: list[ApiConfig]) -> Definitions:
     if follow is not None:
         sensors.append(follow)
     return Definitions(
-        assets=[build_api_assets(api) for api in apis],
+        assets=[*(build_api_assets(api) for api in apis), *broken_config_assets(list(errors))],
         asset_checks=[*checks, *fresh],
         jobs=jobs,
         schedules=schedules,
@@ -69,7 +72,7 @@ def load_definitions(folder: Path | None = None) -> Definitions:
     apis, errors = load_config_dir(folder or configs_dir())
     for error in errors:
         log.error("config left out: %s", error)
-    return build_definitions(apis)
+    return build_definitions(apis, errors)
 
 
 defs = load_definitions()

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, materialize
 
 from restsync_dagster.config import load_api_config, load_config_dir
 from restsync_dagster.definitions import load_definitions
@@ -97,11 +97,19 @@ def test_a_broken_config_leaves_the_other_apis_loading_in_the_code_location(tmp_
     caplog.set_level(logging.ERROR, logger="restsync_dagster")
     defs = load_definitions(tmp_path)
     keys = {key for assets in defs.assets or [] for key in getattr(assets, "keys", [])}
-    groups = {key.path[0] for key in keys}
-    assert groups == set(API_NAMES) - {"messaging"}
     assert AssetKey(["service_desk", "tickets"]) in keys
+    assert {key for key in keys if key.path[0] == "messaging"} == {AssetKey(["messaging", "config_error"])}
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "messaging.yaml" in logged and "cursr" in logged and "endpoint.paginator.type" in logged
+
+    # the UI shows the broken API as a placeholder that says what to fix, and fails with it when run
+    graph = defs.resolve_asset_graph()
+    description = graph.get(AssetKey(["messaging", "config_error"])).description or ""
+    assert "messaging.yaml" in description and "endpoint.paginator.type" in description and "cursr" in description
+    result = materialize([a for a in defs.assets or [] if AssetKey(["messaging", "config_error"]) in a.keys], raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "endpoint.paginator.type" in str(failure.event_specific_data.error.cause)
 
 
 # --- at run time: secrets and network --------------------------------------------------------------------
