@@ -45,6 +45,7 @@ class RequestStats:
     """Counts one resource's HTTP work, for asset metadata."""
 
     requests: int = 0
+    pages: int = 0  # successful answers, each one page of records
     retries: int = 0
     ignored: int = 0
     token_renewals: int = 0
@@ -56,7 +57,13 @@ class RequestStats:
                 setattr(self, name, getattr(self, name) + value)
 
     def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries, "ignored": self.ignored, "token_renewals": self.token_renewals}
+        return {
+            "requests": self.requests,
+            "pages": self.pages,
+            "retries": self.retries,
+            "ignored": self.ignored,
+            "token_renewals": self.token_renewals,
+        }
 
 
 def host_key(url: str) -> str:
@@ -115,6 +122,7 @@ class ApiSession(requests.Session):
             raise self._failure(request, response)
         else:
             self._parse_once(request, response)
+            self.stats.add(pages=1)
         return dispatch_hook("response", hooks, response, **kwargs)
 
     def _parse_once(self, request: requests.PreparedRequest, response: requests.Response) -> None:
