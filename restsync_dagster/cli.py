@@ -18,6 +18,7 @@ from restsync_dagster.config import ApiConfig, load_api_config, load_config_dir
 from restsync_dagster.errors import ConfigError, ConfigErrors, RestsyncError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEMO_STOP_SECONDS = 120
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent / "instance" / "dagster.yaml"
 
 
@@ -240,7 +241,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # ignores SIGINT (and dagster dev maps SIGTERM onto it), so a signal would leave it running.
     shutdown_read, shutdown_write = os.pipe()
     command += ["--shutdown-pipe", str(shutdown_read)]
-    child = subprocess.Popen(command, env=env, pass_fds=[shutdown_read])
+    # a session of its own: on Ctrl-C the terminal signals only this process, which stops dagster dev
+    # through the pipe; if that hangs, the whole group (webserver, daemon, code server) is killed
+    child = subprocess.Popen(command, env=env, pass_fds=[shutdown_read], start_new_session=True)
     os.close(shutdown_read)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo too, not only Ctrl-C
     try:
@@ -248,14 +251,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         from dagster_shared.ipc import send_ipc_shutdown_message
 
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):  # one request to stop is enough; a second
+            signal.signal(stop_signal, signal.SIG_IGN)  # must not leave dagster dev running alone
         send_ipc_shutdown_message(shutdown_write)  # dagster dev stops its webserver, daemon and code server
         try:
-            return child.wait(timeout=60)
+            return child.wait(timeout=DEMO_STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
             return child.wait()
     finally:
-        sim.stop()
+        sim.stop()  # only once dagster dev is gone: its sensors poll the simulator until then
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -84,5 +84,7 @@ def test_demo_serves_every_asset_loads_by_itself_and_stops_on_kill(tmp_path: Pat
         assert len(tree) >= 3, "dagster dev, its webserver and its daemon"
     finally:
         demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=90)
+        time.sleep(1)
+        demo.send_signal(signal.SIGTERM)  # an impatient second kill must not orphan dagster dev
+        demo.wait(timeout=180)
     wait_for(lambda: not any(running(pid) for pid in tree), 60, "dagster dev to stop")
