@@ -111,6 +111,11 @@ def test_mapping_of_each_component() -> None:
     assert threads["endpoint"]["params"] == {"limit": 25}
 
 
+def one_stream(retriever: dict[str, Any], name: str = "items", primary_key: Any = "id") -> dict[str, Any]:
+    """A manifest with a single declarative stream around the given retriever."""
+    return {"streams": [{"type": "DeclarativeStream", "name": name, "primary_key": primary_key, "retriever": retriever}]}
+
+
 @pytest.mark.parametrize(
     ("strategy", "expected"),
     [
@@ -124,19 +129,12 @@ def test_paginators(strategy: dict[str, Any], expected: dict[str, Any]) -> None:
     token = {"type": "RequestOption", "inject_into": "request_parameter", "field_name": "page"}
     if strategy["type"] == "CursorPagination":
         token = {"type": "RequestPath"}
-    manifest = {
-        "streams": [
-            {
-                "type": "DeclarativeStream",
-                "name": "items",
-                "primary_key": "id",
-                "retriever": {
-                    "requester": {"url_base": "https://api.example.com", "path": "/items"},
-                    "paginator": {"type": "DefaultPaginator", "pagination_strategy": strategy, "page_token_option": token},
-                },
-            }
-        ]
-    }
+    manifest = one_stream(
+        {
+            "requester": {"url_base": "https://api.example.com", "path": "/items"},
+            "paginator": {"type": "DefaultPaginator", "pagination_strategy": strategy, "page_token_option": token},
+        }
+    )
     resource = import_manifest(manifest, "example").config["resources"][0]
     assert resource["endpoint"]["paginator"] == expected
 
@@ -178,22 +176,15 @@ def test_body_cursor_and_api_key_auth() -> None:
 
 
 def test_a_literal_credential_never_reaches_the_config() -> None:
-    manifest = {
-        "streams": [
-            {
-                "type": "DeclarativeStream",
-                "name": "items",
-                "primary_key": "id",
-                "retriever": {
-                    "requester": {
-                        "url_base": "https://api.example.com",
-                        "path": "/items",
-                        "authenticator": {"type": "BearerAuthenticator", "api_token": "sk-live-1234567890"},
-                    }
-                },
+    manifest = one_stream(
+        {
+            "requester": {
+                "url_base": "https://api.example.com",
+                "path": "/items",
+                "authenticator": {"type": "BearerAuthenticator", "api_token": "sk-live-1234567890"},
             }
-        ]
-    }
+        }
+    )
     imported = import_manifest(manifest, "example")
     assert imported.config["client"]["auth"] == {"type": "bearer", "token": "${secrets.api_key}"}
     assert "sk-live-1234567890" not in imported.to_yaml("m.yaml")

@@ -272,12 +272,16 @@ def test_an_empty_first_page_loads_nothing_and_fails_nothing(sim_env: Simulator)
     assert_exact(sim_env, "service_desk", "roles")
 
 
-@pytest.mark.parametrize(
+# one resource of each pagination style the five APIs use
+EVERY_PAGINATOR = pytest.mark.parametrize(
     ("api_name", "resource"),
     [("ticket_desk", "tickets"), ("service_desk", "tickets"), ("service_desk", "agents"), ("shared_inbox", "customers"),
      ("directory", "users"), ("messaging", "accounts")],
     ids=["offset", "page-number", "link-header", "hal", "odata", "cursor"],
 )
+
+
+@EVERY_PAGINATOR
 def test_a_server_capping_the_page_size_loses_nothing(sim_env: Simulator, api_name: str, resource: str) -> None:
     sim_env.inject_fault(api_name, "page_cap", resource, cap=7)
     assert run_assets(shipped(api_name), [resource]).success
@@ -285,12 +289,7 @@ def test_a_server_capping_the_page_size_loses_nothing(sim_env: Simulator, api_na
     assert all(e.get("fault") == "page_cap" for e in log_for(sim_env, api_name, resource))
 
 
-@pytest.mark.parametrize(
-    ("api_name", "resource"),
-    [("ticket_desk", "tickets"), ("service_desk", "tickets"), ("service_desk", "agents"), ("shared_inbox", "customers"),
-     ("directory", "users"), ("messaging", "accounts")],
-    ids=["offset", "page-number", "link-header", "hal", "odata", "cursor"],
-)
+@EVERY_PAGINATOR
 def test_the_same_record_on_two_pages_collapses_on_the_primary_key(sim_env: Simulator, api_name: str, resource: str) -> None:
     sim_env.inject_fault(api_name, "duplicate_record", resource, count=3, after=1)
     assert run_assets(shipped(api_name), [resource]).success
