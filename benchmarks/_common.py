@@ -192,11 +192,13 @@ class SimulatorProcess:
 
         return int(urlsplit(self.base_url("service_desk")).port or 0)
 
-    def _control(self, method: str, path: str) -> object:
+    def _control(self, method: str, path: str, form: Optional[dict[str, object]] = None) -> object:
         import json
+        import urllib.parse
         import urllib.request
 
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        data = urllib.parse.urlencode(form).encode() if form else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method, data=data)
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
@@ -206,6 +208,10 @@ class SimulatorProcess:
 
     def clear_request_log(self) -> None:
         self._control("DELETE", "/_sim/requests")
+
+    def mutate(self, api: str, resource: str, updates: int = 0, inserts: int = 0) -> object:
+        """Change records upstream, like `Simulator.mutate`."""
+        return self._control("POST", "/_sim/mutate", {"api": api, "resource": resource, "updates": updates, "inserts": inserts})
 
     def sample_record_bytes(self, api: str, path: str) -> float:
         """Average JSON size of the records on one page of a list (to report record sizes)."""

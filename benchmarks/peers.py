@@ -11,7 +11,7 @@ Each peer lives in its own venv under `benchmarks/.venvs/<name>`, created on fir
 dependency pins conflict with this project's). A peer that cannot be installed or run is reported
 with its error; the others still run.
 
-    .venv/bin/python benchmarks/peers.py [--records 100000] [--repeat 2]
+    .venv/bin/python benchmarks/peers.py [--records 100000] [--repeat 2] [--latency-ms 0 50]
 """
 
 from __future__ import annotations
@@ -159,11 +159,7 @@ def run_singer(sim: SimulatorProcess, folder: Path, tools: object) -> int:
     return count_rows(Path(target_python), db, "service_desk", "tickets")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
+def make_peers() -> list[Peer]:
     peers = [
         Peer(CLI, lambda: None, run_restsync_cli),
         Peer(IN_PROCESS, lambda: None, run_restsync),
@@ -175,8 +171,13 @@ def main() -> None:
             peer.tool = peer.prepare()
         except (PeerUnavailable, subprocess.CalledProcessError) as exc:
             peer.error = f"install: {exc}"
-    with SimulatorProcess(counts={"service_desk.tickets": args.records}) as sim:
-        for attempt in range(args.repeat):
+    return peers
+
+
+def race(peers: list[Peer], records: int, repeat: int, latency_ms: float) -> None:
+    """Every peer `repeat` times against one simulator, alternating the order (A, B, then B, A)."""
+    with SimulatorProcess(counts={"service_desk.tickets": records}, latency_ms=latency_ms) as sim:
+        for attempt in range(repeat):
             for peer in peers if attempt % 2 == 0 else list(reversed(peers)):
                 if peer.error:
                     continue
@@ -190,27 +191,45 @@ def main() -> None:
                         continue
                     peer.times.append(time.perf_counter() - started)
                     peer.rows = rows
-                print(f"{peer.name}: {peer.times[-1]:.2f} s, {rows:,} rows", flush=True)
+                print(f"{latency_ms:g} ms, {peer.name}: {peer.times[-1]:.2f} s, {rows:,} rows", flush=True)
+
+
+def table_rows(peers: list[Peer], records: int, latency_ms: float) -> list[list[object]]:
     speed = {p.name: p.rows / min(p.times) for p in peers if p.times}
     fastest_peer = max((v for k, v in speed.items() if k not in OURS), default=0.0)
-    rows = []
+    rows: list[list[object]] = []
     for peer in peers:
         if not peer.times:
-            rows.append([peer.name, "-", "-", "-", "-", "", f"not run: {peer.error}"])
+            rows.append([f"{latency_ms:g} ms", peer.name, "-", "-", "-", "-", "", f"not run: {peer.error}"])
             continue
         best = min(peer.times)
         if peer.name in OURS:
-            versus = f"{speed[peer.name] / fastest_peer:.2f}x the fastest peer" if fastest_peer else ""
+            versus = f"**{speed[peer.name] / fastest_peer:.2f}x** the fastest peer" if fastest_peer else ""
             goal = ">= 1.5x" if peer.name == CLI else "(warm process: for reference)"
         else:
             versus, goal = f"restsync CLI {speed.get(CLI, 0.0) / speed[peer.name]:.2f}x faster", ""
-        if peer.rows != args.records:
-            goal = f"loaded {peer.rows:,} of {args.records:,} records"
-        rows.append([peer.name, f"{peer.rows:,}", ", ".join(f"{t:.1f}" for t in peer.times), f"{best:.2f}",
+        if peer.rows != records:
+            goal = f"loaded {peer.rows:,} of {records:,} records"
+        rows.append([f"{latency_ms:g} ms", peer.name, f"{peer.rows:,}", ", ".join(f"{t:.1f}" for t in peer.times), f"{best:.2f}",
                      f"{speed[peer.name]:,.0f}", versus, goal])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50],
+                        help="per-request latency of the simulator; each value is a separate race")
+    args = parser.parse_args()
+    rows: list[list[object]] = []
+    for latency in args.latency_ms:
+        peers = make_peers()
+        race(peers, args.records, args.repeat, latency)
+        rows += table_rows(peers, args.records, latency)
     table(
         f"Peers: service_desk tickets ({args.records:,} records) into DuckDB, best of {args.repeat}",
-        ["tool", "rows", "runs (s)", "best (s)", "records/s", "speed", "goal / note"],
+        ["latency", "tool", "rows", "runs (s)", "best (s)", "records/s", "speed", "goal / note"],
         rows,
         "peers",
     )

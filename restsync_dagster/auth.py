@@ -66,11 +66,18 @@ class RenewingOAuth2(OAuth2ClientCredentials):
     def is_token_expired(self) -> bool:
         return pendulum.now() >= self.token_expiry
 
-    def invalidate(self, rejected_header: Optional[str]) -> None:
-        """Drop the token a 401 rejected, unless another thread already replaced it."""
+    def invalidate(self, rejected_header: Optional[str]) -> bool:
+        """Drop the token a 401 rejected, unless another thread already replaced it.
+
+        True when this call dropped it: several requests in flight with one expired token (child
+        threads, read-ahead) all get a 401, and only the first one renews.
+        """
         with self._lock:
             if rejected_header is None or rejected_header == f"Bearer {self.access_token}":
+                dropped = self.access_token is not None
                 self.access_token = None
+                return dropped
+            return False
 
     def obtain_token(self) -> None:
         response = self._post_token_request()

@@ -74,7 +74,8 @@ def child_resource(
     field_path = jsonpath.compile_path(parent_field)
     key_column = parent_key_column(resource)
     client = RESTClient(base_url=base_url, headers=dict(headers), session=session)
-    data_selector = resource.endpoint.data_selector
+    # compiled once: dlt parses a string selector again for every page
+    data_selector = jsonpath.compile_path(resource.endpoint.data_selector) if resource.endpoint.data_selector else None
 
     def fetch_one(parent_record: dict[str, Any]) -> list[dict[str, Any]]:
         values = jsonpath.find_values(field_path, parent_record)

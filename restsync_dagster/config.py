@@ -194,6 +194,9 @@ class Client(_Strict):
     # requests per second the API allows; every request of the API (all resources and child
     # threads) is paced to it client-side, see ratelimit.py. None: no client-side limit.
     rate_limit: Optional[float] = Field(default=None, gt=0)
+    # numbered pages of a listing requested ahead while dlt processes the current one (see
+    # readahead.py); 0 turns it off
+    read_ahead_pages: int = Field(default=4, ge=0, le=32)
 
     @field_validator("base_url")
     @classmethod

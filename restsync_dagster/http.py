@@ -24,6 +24,7 @@ from restsync_dagster.auth import RenewingOAuth2
 from restsync_dagster.config import ErrorHandling
 from restsync_dagster.errors import RestsyncError
 from restsync_dagster.ratelimit import RequestBudget
+from restsync_dagster.readahead import ReadAhead
 
 log = logging.getLogger("restsync_dagster.http")
 
@@ -46,6 +47,7 @@ class RequestStats:
 
     requests: int = 0
     pages: int = 0  # successful answers, each one page of records
+    pages_read_ahead: int = 0  # of those, fetched ahead of the paginator (readahead.py)
     retries: int = 0
     ignored: int = 0
     token_renewals: int = 0
@@ -60,6 +62,7 @@ class RequestStats:
         return {
             "requests": self.requests,
             "pages": self.pages,
+            "pages_read_ahead": self.pages_read_ahead,
             "retries": self.retries,
             "ignored": self.ignored,
             "token_renewals": self.token_renewals,
@@ -85,8 +88,10 @@ class ApiSession(requests.Session):
         allowed_hosts: tuple[str, ...] = (),
         pool_size: int = 16,
         budget: Optional[RequestBudget] = None,
+        read_ahead_pages: int = 0,
     ) -> None:
         super().__init__()
+        self.read_ahead = ReadAhead(read_ahead_pages, thread_name=f"{api_name}.{resource_name}.read-ahead")
         self.budget = budget  # the API's shared request budget (client.rate_limit), or None
         self.api_name = api_name
         self.resource_name = resource_name
@@ -110,7 +115,7 @@ class ApiSession(requests.Session):
         hooks = request.hooks
         request.hooks = default_hooks()
         kwargs.setdefault("timeout", self.handling.timeout)
-        response = self._send_with_retries(request, kwargs)
+        response = self.read_ahead.fetch(request, lambda prepared: self._send_with_retries(prepared, kwargs))
         request.hooks = hooks
         if response.status_code in self.handling.ignore_statuses:
             self.stats.add(ignored=1)
@@ -122,8 +127,12 @@ class ApiSession(requests.Session):
             raise self._failure(request, response)
         else:
             self._parse_once(request, response)
-            self.stats.add(pages=1)
+            self.stats.add(pages=1, pages_read_ahead=int(getattr(response, "read_ahead", False)))
         return dispatch_hook("response", hooks, response, **kwargs)
+
+    def close(self) -> None:
+        self.read_ahead.close()
+        super().close()
 
     def _parse_once(self, request: requests.PreparedRequest, response: requests.Response) -> None:
         """Fail clearly on a body that is not JSON, and parse each body once.
@@ -164,8 +173,8 @@ class ApiSession(requests.Session):
                 continue
             if response.status_code == 401 and isinstance(self.auth, RenewingOAuth2) and not renewed:
                 response.close()
-                self.auth.invalidate(request.headers.get("Authorization"))
-                self.stats.add(token_renewals=1)
+                if self.auth.invalidate(request.headers.get("Authorization")):
+                    self.stats.add(token_renewals=1)
                 renewed = True
                 self._resign(request)
                 continue

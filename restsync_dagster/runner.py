@@ -152,9 +152,12 @@ def _run_phase(
     started = time.monotonic()
     # dagster-dlt yields its materializations only once the whole load is done, so the tables
     # can be counted again (and the cursors read) before the first one is passed on.
-    events = list(
-        dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs)
-    )
+    try:
+        events = list(
+            dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs)
+        )
+    finally:
+        built.close()
     duration = time.monotonic() - started
     after = count_rows(pipeline, names)
     for event in events:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 import dlt
+from dlt.common import jsonpath
 from dlt.extract import DltResource, DltSource
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.config_setup import create_response_hooks
@@ -36,6 +37,12 @@ class BuiltSource:
 
     source: DltSource
     stats: dict[str, RequestStats] = field(default_factory=dict)
+    sessions: list[ApiSession] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stop the sessions' read-ahead threads and connections once the run is over."""
+        for session in self.sessions:
+            session.close()
 
 
 def resource_hints(resource: Resource) -> dict[str, Any]:
@@ -81,6 +88,7 @@ def build_source(
     auth = build_auth(api.name, client.auth) if client.auth else None
     needed = _with_ancestors(api, selected, stop_at=set(stored_parents) - selected)
     stats: dict[str, RequestStats] = {}
+    sessions: list[ApiSession] = []
     built: dict[str, DltResource] = {}
     for resource in _topological(api):
         if resource.name not in needed:
@@ -89,6 +97,7 @@ def build_source(
             built[resource.name] = dlt.resource(stored_parents[resource.name], **resource_hints(resource))()
             continue
         session = _session(api, resource, client, auth)
+        sessions.append(session)
         stats[resource.name] = session.stats
         if resource.parent is None:
             built[resource.name] = _top_level_resource(api, resource, client, session, incremental=resource.name in selected)
@@ -107,7 +116,7 @@ def build_source(
                 hints=resource_hints(resource),
             )
     source = _as_source(api, list(built.values())).with_resources(*sorted(selected))
-    return BuiltSource(source=source, stats=stats)
+    return BuiltSource(source=source, stats=stats, sessions=sessions)
 
 
 def compile_endpoint(
@@ -126,7 +135,8 @@ def compile_endpoint(
     if headers:
         endpoint["headers"] = dict(headers)
     if resource.endpoint.data_selector:
-        endpoint["data_selector"] = resource.endpoint.data_selector
+        # compiled once: dlt parses a string selector again for every page (~0.3 ms each)
+        endpoint["data_selector"] = jsonpath.compile_path(resource.endpoint.data_selector)
     if incremental and resource.incremental is not None:
         endpoint["incremental"] = {
             "start_param": resource.incremental.param,
@@ -171,8 +181,9 @@ def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: A
         auth=auth,
         handling=api.error_handling_for(resource),
         allowed_hosts=api.client.allowed_hosts,
-        pool_size=api.child_concurrency + 4,
+        pool_size=api.child_concurrency + api.client.read_ahead_pages + 4,
         budget=budget_for(api.name, api.client.rate_limit),
+        read_ahead_pages=api.client.read_ahead_pages,
     )
 
 
