@@ -20,6 +20,7 @@ from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.destination import definition_pipeline, destination_kind
 from restsync_dagster.runner import RunOptions, run_api
 from restsync_dagster.source import shape_source
+from restsync_dagster.pools import pool_of
 
 
 def asset_key(api: str, resource: str) -> AssetKey:
@@ -113,7 +114,7 @@ def build_api_assets(api: ApiConfig) -> AssetsDefinition:
         dlt_pipeline=definition_pipeline(api.name),
         name=f"{api.name}_dlt",
         dagster_dlt_translator=translator,
-        pool=f"restsync/{api.name}",
+        pool=pool_of(api.name),
     )
     def api_assets(context: AssetExecutionContext, dlt: DagsterDltResource, config: RunOptions) -> Any:
         yield from run_api(context, dlt, api, translator, config)

@@ -35,6 +35,7 @@ from dagster._utils.schedules import cron_string_iterator
 
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.destination import make_pipeline
+from restsync_dagster.pools import pool_of
 
 ROWS_CHECK = "rows"
 PK_CHECK = "primary_key_unique"
@@ -91,7 +92,7 @@ def table_checks(api: ApiConfig) -> AssetChecksDefinition:
         specs=check_specs(api),
         can_subset=True,
         description=f"Rows and primary-key uniqueness of the {api.name} tables in the destination.",
-        pool=f"restsync/{api.name}",
+        pool=pool_of(api.name),
     )
     def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         pipeline = make_pipeline(api.name)

@@ -23,7 +23,7 @@ INSTANCE_TEMPLATE = Path(__file__).resolve().parent / "instance" / "dagster.yaml
 
 
 def _configs(paths: Sequence[str]) -> tuple[list[ApiConfig], list[ConfigError]]:
-    from restsync_dagster.definitions import configs_dir
+    from restsync_dagster.config import configs_dir
 
     if not paths:
         return load_config_dir(configs_dir())
@@ -130,6 +130,7 @@ def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool
 
     from restsync_dagster.assets import build_api_assets
     from restsync_dagster.checks import table_checks
+    from restsync_dagster.pools import ensure_pool_slots
     from restsync_dagster.progress import Display, PageCounting, Progress, progress_logger
     from restsync_dagster.runner import FULL_REFRESH_TAG
 
@@ -147,6 +148,7 @@ def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool
         asset_check_selection=set(AssetSelection.assets(*keys).resolve_checks(defs.resolve_asset_graph())),
     )
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    ensure_pool_slots(instance, [api.name])
     # the progress line (terminal) or the summary lines replace dagster's log lines; warnings still show
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "restsync_progress": {}}}
     with PageCounting(progress):
@@ -156,6 +158,17 @@ def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool
         else:
             result = _execute(job, instance, run_config, full_refresh, FULL_REFRESH_TAG)
     return result, progress
+
+
+def _prepare_pools(home: Path) -> None:
+    """Allocate every API's pool before dagster dev starts runs that would race to do it (pools.py)."""
+    from dagster import DagsterInstance
+
+    from restsync_dagster.pools import ensure_pool_slots
+
+    apis, _ = _configs([])
+    with DagsterInstance.from_config(str(home)) as instance:
+        ensure_pool_slots(instance, [api.name for api in apis])
 
 
 def _execute(job: Any, instance: Any, run_config: dict[str, Any], full_refresh: bool, tag: str) -> Any:
@@ -168,7 +181,7 @@ def _execute(job: Any, instance: Any, run_config: dict[str, Any], full_refresh: 
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from restsync_dagster.definitions import configs_dir
+    from restsync_dagster.config import configs_dir
     from restsync_dagster.skeleton import write_skeleton
 
     folder = Path(args.dir) if args.dir else configs_dir()
@@ -232,6 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    _prepare_pools(home)
     env = {**os.environ, **sim.env(), "DAGSTER_HOME": str(home)}
     dagster = str(Path(sys.executable).parent / "dagster") if (Path(sys.executable).parent / "dagster").exists() else "dagster"
     command = [dagster, "dev", "-w", str(Path(args.workspace).resolve()), "-h", args.host, "-p", str(args.port)]

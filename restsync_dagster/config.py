@@ -8,6 +8,7 @@ normalized first by `dialect.normalize`, so a pasted seed config loads as the sh
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
@@ -470,6 +471,17 @@ def _is_union_tag(part: Any) -> bool:
         "bearer", "http_basic", "api_key", "oauth2_client_credentials", "oauth2_refresh_token",
         "json_link", "header_link", "cursor", "page_number", "offset", "single_page",
     }
+
+
+CONFIGS_ENV = "RESTSYNC_CONFIGS_DIR"
+
+
+def configs_dir() -> Path:
+    """The folder of API configs: $RESTSYNC_CONFIGS_DIR, else `configs/` beside the package or in the cwd."""
+    if os.environ.get(CONFIGS_ENV):
+        return Path(os.environ[CONFIGS_ENV])
+    beside_package = Path(__file__).resolve().parent.parent / "configs"
+    return beside_package if beside_package.is_dir() else Path.cwd() / "configs"
 
 
 def load_config_dir(configs_dir: Path | str) -> tuple[list[ApiConfig], list[ConfigError]]:

@@ -7,7 +7,6 @@ problem it has and left out, so the other APIs keep loading in the UI.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -24,20 +23,11 @@ from restsync_dagster.automation import (
 )
 from restsync_dagster.checks import freshness_checks, freshness_sensor, table_checks
 from restsync_dagster.broken import broken_config_assets
-from restsync_dagster.config import ApiConfig, load_config_dir
+from restsync_dagster.config import ApiConfig, configs_dir, load_config_dir
 from restsync_dagster.errors import ConfigError
 from restsync_dagster.settings import warn_plaintext_secrets
 
 log = logging.getLogger("restsync_dagster")
-CONFIGS_ENV = "RESTSYNC_CONFIGS_DIR"
-
-
-def configs_dir() -> Path:
-    if os.environ.get(CONFIGS_ENV):
-        return Path(os.environ[CONFIGS_ENV])
-    beside_package = Path(__file__).resolve().parent.parent / "configs"
-    return beside_package if beside_package.is_dir() else Path.cwd() / "configs"
-
 
 def build_definitions(apis: list[ApiConfig], errors: Sequence[ConfigError] = ()) -> Definitions:
     jobs, schedules, sensors, checks, fresh = [], [], [], [], []

@@ -51,3 +51,19 @@ def test_two_runs_of_one_api_take_turns_and_load_each_row_once(sim_env: Simulato
     assert second_start >= first_end, "two writers of service_desk ran at once"
     loaded = [row[0] for row in table_rows("service_desk", "tickets", "id")]
     assert sorted(loaded) == sorted(r["id"] for r in sim_env.records("service_desk", "tickets"))
+
+
+def test_each_api_pool_gets_one_slot_before_any_run(workdir: Path) -> None:
+    """Allocated up front (pools.py): two processes allocating a new pool at once on SQLite can both
+    add its default slot, and two writers then run at once (how the test above failed 1 in 5)."""
+    from restsync_dagster.pools import ensure_pool_slots, pool_of
+
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.event_log_storage.get_concurrency_info(pool_of("service_desk")).slot_count == 0
+        for _ in range(2):
+            ensure_pool_slots(instance, ["service_desk", "directory"])
+        counts = [instance.event_log_storage.get_concurrency_info(pool_of(name)).slot_count for name in ("service_desk", "directory")]
+    assert counts == [1, 1]
