@@ -60,12 +60,14 @@ def test_a_guess_answers_only_the_exact_url_the_paginator_asks_for() -> None:
 def test_get_with_a_body_is_never_fetched_ahead() -> None:
     server, read_ahead = EchoServer(), ReadAhead(max_window=4, thread_name="test")
     try:
-        for number in (1, 2, 3, 4):
-            request = requests.Request("GET", "http://api.test/v1/search", params={"page": number}, json={"q": "x"}).prepare()
-            read_ahead.fetch(request, server)
+        answers = [
+            read_ahead.fetch(requests.Request("GET", "http://api.test/v1/search", params={"page": n}, json={"q": "x"}).prepare(), server)
+            for n in (1, 2, 3, 4, 5)
+        ]
     finally:
         read_ahead.close()
-    assert len(server.sent) == 4
+    assert not any(getattr(answer, "read_ahead", False) for answer in answers)
+    assert len(server.sent) == 5
 
 
 def ticket_pages_requested(sim: Simulator) -> Counter:
