@@ -63,9 +63,6 @@ class RenewingOAuth2(OAuth2ClientCredentials):
                 self.obtain_token()
             return str(self.access_token)
 
-    def is_token_expired(self) -> bool:
-        return pendulum.now() >= self.token_expiry
-
     def invalidate(self, rejected_header: Optional[str]) -> bool:
         """Drop the token a 401 rejected, unless another thread already replaced it.
 

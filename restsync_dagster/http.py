@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import requests
@@ -27,6 +27,8 @@ from restsync_dagster.ratelimit import RequestBudget
 from restsync_dagster.readahead import ReadAhead
 
 log = logging.getLogger("restsync_dagster.http")
+# called once per page answered, from any session of the process (the CLI's progress line)
+page_listeners: list[Callable[[], None]] = []
 
 
 class ApiRequestError(requests.HTTPError, RestsyncError):
@@ -128,6 +130,8 @@ class ApiSession(requests.Session):
         else:
             self._parse_once(request, response)
             self.stats.add(pages=1, pages_read_ahead=int(getattr(response, "read_ahead", False)))
+            for listener in page_listeners:
+                listener()
         return dispatch_hook("response", hooks, response, **kwargs)
 
     def close(self) -> None:

@@ -1,14 +1,13 @@
 """A live progress line for `restsync run` on a terminal: resources done, pages, records, rate.
 
-Pages are counted as the HTTP responses arrive (urllib3 logs one line per request at DEBUG; we
-count them, never print them: a query string may carry a key). Resources and records come from
-Dagster's materialization events, received by a Dagster logger added to the run.
+Pages are counted as the API sessions receive them (`http.page_listeners`: answered pages, not
+retries or unused read-ahead guesses). Resources and records come from Dagster's materialization
+events, received by a Dagster logger added to the run.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import time
@@ -17,8 +16,8 @@ from typing import Any, Optional, TextIO
 
 from dagster import DagsterEventType, logger
 
-URLLIB3_LOGGER = "urllib3.connectionpool"
-_RESPONSE_LINE = re.compile(r'"GET \S+ HTTP/[0-9.]+" \d{3} ')
+from restsync_dagster.http import page_listeners
+
 
 
 @dataclass
@@ -30,7 +29,6 @@ class Progress:
     resources_done: int = 0
     records: int = 0
     pages: int = 0
-    failed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def line(self) -> str:
@@ -43,36 +41,22 @@ class Progress:
         )
 
 
-class _PageCounter(logging.Handler):
+class PageCounting:
+    """Context manager: count every page an API session of this process receives."""
+
     def __init__(self, progress: Progress) -> None:
-        super().__init__(level=logging.DEBUG)
         self.progress = progress
 
-    def emit(self, record: logging.LogRecord) -> None:
-        # urllib3's per-response line, `http://host:port "GET /path HTTP/1.1" 200 1234` (maybe redacted)
-        if _RESPONSE_LINE.search(record.getMessage()):
-            with self.progress.lock:
-                self.progress.pages += 1
-
-
-class PageCounting:
-    """Context manager: count every HTTP response urllib3 sees in this process."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.handler = _PageCounter(progress)
-        self.log = logging.getLogger(URLLIB3_LOGGER)
-        self.saved: tuple[int, bool] = (self.log.level, self.log.propagate)
+    def _count(self) -> None:
+        with self.progress.lock:
+            self.progress.pages += 1
 
     def __enter__(self) -> "PageCounting":
-        self.log.addHandler(self.handler)
-        self.log.setLevel(logging.DEBUG)
-        self.log.propagate = False  # the lines stay out of every other handler
+        page_listeners.append(self._count)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.log.removeHandler(self.handler)
-        self.log.setLevel(self.saved[0])
-        self.log.propagate = self.saved[1]
+        page_listeners.remove(self._count)
 
 
 class _EventHandler(logging.Handler):
@@ -84,13 +68,12 @@ class _EventHandler(logging.Handler):
         event = getattr(record, "dagster_event", None)
         if event is None:
             return
+        if event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
+            return
+        rows = event.event_specific_data.materialization.metadata.get("rows_loaded")
         with self.progress.lock:
-            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                self.progress.resources_done += 1
-                rows = event.event_specific_data.materialization.metadata.get("rows_loaded")
-                self.progress.records += int(rows.value) if rows is not None and rows.value else 0
-            elif event.event_type == DagsterEventType.STEP_FAILURE:
-                self.progress.failed.append(event.step_key or "?")
+            self.progress.resources_done += 1
+            self.progress.records += int(rows.value) if rows is not None and rows.value else 0
 
 
 def progress_logger(progress: Progress) -> Any:

@@ -18,16 +18,16 @@ WATCHED_LOGGERS = ("dlt", "urllib3", "requests", "restsync_dagster", "dagster")
 class SecretRedactor(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: frozenset[str] = frozenset()
+        self._secrets: tuple[str, ...] = ()  # longest first: a secret containing another is replaced whole
         self._lock = threading.Lock()
 
     def add(self, values: Iterable[str]) -> None:
         fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
         with self._lock:
-            self._secrets = self._secrets | fresh
+            self._secrets = tuple(sorted(set(self._secrets) | fresh, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "***")
         return text

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import pytest
 import yaml
 
 from restsync_dagster_tests.conftest import CONFIGS, PROJECT_ROOT
+from restsync_dagster_tests.postgres_server import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,12 +40,6 @@ DOCS = PROJECT_ROOT / "docs"
 INSTANCE_TEMPLATE = PROJECT_ROOT / "restsync_dagster" / "instance" / "dagster.yaml"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: run scripts/install_chromium.sh")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _quiet_copy(source: Path, target: Path) -> None:
@@ -60,7 +54,7 @@ class DagsterDev:
     """`dagster dev` (webserver + daemon) in its own process group, on a free port."""
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "dagster_dev.log"
         dagster = str(Path(sys.executable).parent / "dagster")

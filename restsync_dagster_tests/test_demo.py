@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ import urllib.request
 from pathlib import Path
 
 from restsync_dagster_tests.conftest import PROJECT_ROOT
+from restsync_dagster_tests.postgres_server import free_port
 
 RESTSYNC = str(Path(sys.executable).parent / "restsync")
 ASSETS_QUERY = '{"query": "{ assetNodes { assetKey { path } } }"}'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def graphql(port: int, body: str) -> dict:

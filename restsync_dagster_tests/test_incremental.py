@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from dagster import AssetKey, RunRequest, build_sensor_context
 
 from restsync_dagster.automation import api_job, change_sensor
@@ -15,6 +14,7 @@ from restsync_dagster.destination import make_pipeline
 from restsync_dagster.simulator import Simulator
 from restsync_dagster.source import build_source
 
+from restsync_dagster_tests.faults_helpers import materialization_metadata
 from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
 
 
@@ -158,14 +158,6 @@ def test_concurrency_pool_keeps_one_writer_per_api() -> None:
     pools = {a.op.pool for a in defs.assets or []}  # type: ignore[union-attr]
     assert pools == {f"restsync/{api.name}" for api in apis}
     assert yaml.safe_load(INSTANCE_TEMPLATE.read_text())["concurrency"]["pools"]["default_limit"] == 1
-
-
-def materialization_metadata(result, resource: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.path[-1] == resource:
-            return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
-    raise AssertionError(f"no materialization of {resource}")
 
 
 def test_metadata_tells_inserted_from_updated_and_the_cursor_reached(sim_env: Simulator) -> None:

@@ -13,6 +13,8 @@ import requests
 from restsync_dagster.simulator import Simulator
 from restsync_dagster.simulator.__main__ import main as simulator_main
 
+from restsync_dagster_tests.postgres_server import free_port
+
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
@@ -187,18 +189,13 @@ def test_cli_starts_and_stops() -> None:
 
 
 def test_cli_injects_faults_with_parameters() -> None:
-    import socket
 
     from restsync_dagster.simulator.__main__ import parse_fault
 
     assert parse_fault("directory:page_cap:users?cap=7") == ("directory", "page_cap", "users", None, {"cap": "7"})
     assert parse_fault("ticket_desk:expire_token") == ("ticket_desk", "expire_token", None, None, {})
     assert parse_fault("service_desk:status::-1?status=429&retry_after=3600")[2:4] == (None, -1)
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
+    ports = [free_port(), free_port()]
     stop = threading.Event()
     argv = ["--port", str(ports[0]), "--login-port", str(ports[1]), "--fault", "service_desk:status:agents:2?status=503&retry_after=7"]
     thread = threading.Thread(target=simulator_main, args=(argv,), kwargs={"stop": stop})
