@@ -20,21 +20,22 @@ PLACEHOLDER = "config_error"
 
 def group_name(source_file: str) -> str:
     """A Dagster group name from a config file name (`service-desk.yaml` -> `service_desk`)."""
-    stem = re.sub(r"\W", "_", Path(source_file).stem) or "config"
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(source_file).stem) or "config"  # Dagster takes ASCII only
     return stem if stem[0].isalpha() else f"config_{stem}"
 
 
 def broken_config_assets(errors: list[ConfigError]) -> list[AssetsDefinition]:
-    by_file: dict[str, list[ConfigError]] = defaultdict(list)
+    # by group, not by file: `x.yaml` and `x.yml` (or `a-b` and `a_b`) share one placeholder key
+    by_group: dict[str, list[ConfigError]] = defaultdict(list)
     for error in errors:
-        by_file[error.source_file].append(error)
-    return [_placeholder(source_file, problems) for source_file, problems in sorted(by_file.items())]
+        by_group[group_name(error.source_file)].append(error)
+    return [_placeholder(name, problems) for name, problems in sorted(by_group.items())]
 
 
-def _placeholder(source_file: str, problems: list[ConfigError]) -> AssetsDefinition:
-    name = group_name(source_file)
+def _placeholder(name: str, problems: list[ConfigError]) -> AssetsDefinition:
+    files = ", ".join(f"`{f}`" for f in sorted({problem.source_file for problem in problems}))
     description = "\n".join(
-        [f"**This API's config does not load**, so none of its resources are assets. Fix `{source_file}`:", ""]
+        [f"**This API's config does not load**, so none of its resources are assets. Fix {files}:", ""]
         + [f"- {problem}" for problem in problems]
         + ["", "Check with `restsync validate`, then reload the code location."]
     )

@@ -23,8 +23,6 @@ from restsync_dagster.errors import ConfigError, ConfigErrors
 PARENT_REF = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_.]+)\}")
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # what Dagster accepts as asset owners and tags (it rejects the code location otherwise)
-OWNER_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-OWNER_TEAM = re.compile(r"^team:[A-Za-z0-9_.-]+$")
 TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
 TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{0,63}$")
 
@@ -250,8 +248,13 @@ class Resource(_Strict):
     @classmethod
     def _owners_dagster_accepts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """Dagster refuses any other owner, and with it the whole code location: say so here."""
+        if not value:
+            return value
+        # dagster's own rule (private, no public equivalent); imported only when owners are set
+        from dagster._core.definitions.utils import is_valid_owner
+
         for owner in value:
-            if not (OWNER_EMAIL.match(owner) or OWNER_TEAM.match(owner)):
+            if not is_valid_owner(owner):
                 raise ValueError(f"owner '{owner}' must be an email address or 'team:<name>'")
         return value
 
@@ -443,7 +446,7 @@ def _graph_errors(resources: list[Resource], source_file: Any) -> list[ConfigErr
 def _config_errors(exc: ValidationError, source_file: Any, resource: Optional[str]) -> list[ConfigError]:
     errors = []
     for error in exc.errors(include_url=False):
-        loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+        loc = _user_loc(error["loc"])
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key"
@@ -463,14 +466,24 @@ def _config_errors(exc: ValidationError, source_file: Any, resource: Optional[st
 
 
 _UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|(literal|tuple|dict|list|union)\[.*\])$")
+_DISCRIMINATED = {"auth", "paginator"}  # unions whose member pydantic names by its `type` tag
 
 
-def _is_union_tag(part: Any) -> bool:
-    """pydantic puts the matched union member's tag (or its type, `tuple[str, ...]`) into `loc`; noise for a user."""
-    return isinstance(part, str) and bool(_UNION_MEMBER.match(part)) or part in {
-        "bearer", "http_basic", "api_key", "oauth2_client_credentials", "oauth2_refresh_token",
-        "json_link", "header_link", "cursor", "page_number", "offset", "single_page",
-    }
+def _user_loc(loc: tuple[Any, ...]) -> list[str]:
+    """The field path a user wrote, without the union member pydantic adds to `loc`.
+
+    A member shows as its tag right after `auth`/`paginator` (`client.auth.api_key.api_key`: the
+    `api_key` auth type, then its `api_key` field), or as a type name (`tuple[str, ...]`, and a
+    trailing `int` or `str`); by position, so a field or a param named like a tag is kept.
+    """
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        text = str(part)
+        is_tag = index > 0 and str(loc[index - 1]) in _DISCRIMINATED and isinstance(part, str)
+        is_type = isinstance(part, str) and bool(_UNION_MEMBER.match(text)) and ("[" in text or index == len(loc) - 1)
+        if not (is_tag or is_type):
+            parts.append(text)
+    return parts
 
 
 CONFIGS_ENV = "RESTSYNC_CONFIGS_DIR"

@@ -85,9 +85,35 @@ def definition_pipeline(api_name: str) -> dlt.Pipeline:
         )
 
 
+DEFINITIONS_PREFIX = "restsync-definitions-"
+
+
 def _private_pipelines_dir() -> Path:
+    """`<tmp>/restsync-definitions-<pid>-*`, removed at exit; also those of processes gone.
+
+    Code servers and run workers are often stopped by a signal, which skips `atexit`; each new
+    folder sweeps away the ones whose process no longer runs, so they do not pile up in /tmp.
+    """
     global _definition_dir
     if _definition_dir is None:
-        _definition_dir = Path(tempfile.mkdtemp(prefix="restsync-definitions-"))
+        _remove_orphaned_definition_dirs()
+        _definition_dir = Path(tempfile.mkdtemp(prefix=f"{DEFINITIONS_PREFIX}{os.getpid()}-"))
         atexit.register(shutil.rmtree, _definition_dir, True)
     return _definition_dir
+
+
+def _remove_orphaned_definition_dirs() -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{DEFINITIONS_PREFIX}*"):
+        pid = folder.name[len(DEFINITIONS_PREFIX) :].split("-", 1)[0]
+        if pid.isdecimal() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

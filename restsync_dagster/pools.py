@@ -28,6 +28,6 @@ def ensure_pool_slots(instance: DagsterInstance, api_names: Iterable[str]) -> No
     lock_path = Path(instance.root_directory) / ".restsync-pools.lock"
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for name in api_names:
-            if storage.get_concurrency_info(pool_of(name)).slot_count == 0:
-                storage.initialize_concurrency_limit_to_default(pool_of(name))
+        known = storage.get_concurrency_keys()  # a pool set by hand (even to 0: paused) is left alone
+        for pool in {pool_of(name) for name in api_names} - known:
+            storage.initialize_concurrency_limit_to_default(pool)

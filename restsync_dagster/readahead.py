@@ -18,6 +18,7 @@ asset's metadata. Only GET requests without a body are ever prefetched.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -26,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 
 Params = tuple[tuple[str, str], ...]
+MAX_LISTINGS = 64  # a child resource has one listing per parent: keep the recent ones only
 Send = Callable[[requests.PreparedRequest], requests.Response]
 
 
@@ -56,7 +58,7 @@ def numeric_step(previous: Params, current: Params) -> Optional[tuple[int, int]]
             return None
         if old_value == new_value:
             continue
-        if found is not None or not (old_value.isdigit() and new_value.isdigit()):
+        if found is not None or not (old_value.isdecimal() and new_value.isdecimal()):
             return None
         delta = int(new_value) - int(old_value)
         if delta <= 0:
@@ -68,7 +70,8 @@ def numeric_step(previous: Params, current: Params) -> Optional[tuple[int, int]]
 def advanced(params: Params, step: tuple[int, int], times: int) -> Params:
     index, delta = step
     name, value = params[index]
-    return params[:index] + ((name, str(int(value) + delta * times)),) + params[index + 1 :]
+    stepped = str(int(value) + delta * times).zfill(len(value))  # zero padding kept: 07 -> 08
+    return params[:index] + ((name, stepped),) + params[index + 1 :]
 
 
 class ReadAhead:
@@ -77,7 +80,7 @@ class ReadAhead:
     def __init__(self, max_window: int, thread_name: str) -> None:
         self.max_window = max_window
         self._thread_name = thread_name
-        self._listings: dict[str, _Listing] = {}
+        self._listings: OrderedDict[str, _Listing] = OrderedDict()
         self._lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
 
@@ -87,7 +90,7 @@ class ReadAhead:
             return send(request)
         base, params = split_url(request.url)
         with self._lock:
-            listing = self._listings.setdefault(base, _Listing())
+            listing = self._listing(base)
             prefetched = listing.pending.pop(params, None)
             if prefetched is None:
                 self._discard(listing)
@@ -114,6 +117,13 @@ class ReadAhead:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
+
+    def _listing(self, base: str) -> _Listing:
+        listing = self._listings.pop(base, None) or _Listing()
+        self._listings[base] = listing  # most recent last
+        while len(self._listings) > MAX_LISTINGS:
+            self._discard(self._listings.popitem(last=False)[1])
+        return listing
 
     def _prefetch(self, listing: _Listing, request: requests.PreparedRequest, base: str, params: Params, send: Send) -> None:
         assert listing.step is not None

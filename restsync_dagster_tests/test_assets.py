@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
+import pytest
 from dagster import AssetKey
 
 from restsync_dagster.definitions import load_definitions
@@ -99,3 +101,19 @@ def test_materialization_carries_column_schema_and_counts(sim_env) -> None:  # t
     assert "id" in columns and "email" in columns
     assert metadata["rows_loaded"].value == 60
     assert metadata["requests"].value >= 2
+
+
+def test_definition_folders_of_processes_gone_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code servers stopped by a signal skip atexit; their private pipeline folders must not pile up."""
+    import os
+    import tempfile
+
+    from restsync_dagster import destination
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = tmp_path / f"{destination.DEFINITIONS_PREFIX}{2**22 + 12345}-x"  # above the default pid_max
+    alive = tmp_path / f"{destination.DEFINITIONS_PREFIX}{os.getpid()}-y"
+    gone.mkdir()
+    alive.mkdir()
+    destination._remove_orphaned_definition_dirs()
+    assert not gone.exists() and alive.exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.conftest import API_NAMES, CONFIGS
 from restsync_dagster_tests.faults_helpers import QUICK, failure_text, with_handling
 from restsync_dagster_tests.helpers import run_assets, shipped
+from restsync_dagster_tests.postgres_server import free_port
 
 GOOD = """
 client:
@@ -50,6 +50,11 @@ CONFIG_CASES = {
     "missing-parent": (GOOD.replace("resources.tickets.id", "resources.ticket.id"), "comments", "endpoint.path", "'ticket'"),
     "two-parents": (GOOD.replace("/comments\"", "/{resources.users.id}\""), "comments", None, "more than one parent"),
     "self-parent": (GOOD.replace("resources.tickets.id", "resources.comments.id"), "comments", None, "itself"),
+    # a field named like its auth type, a param named like a paginator type: the field path stays whole
+    "missing-auth-field": (GOOD.replace('{type: bearer, token: "${secrets.token}"}', "{type: api_key, name: X-Key}"), None, "client.auth.api_key", "required"),
+    "param-named-offset": (GOOD.replace("paginator: {type: page_number}", "params: {offset: [1, 2]}, paginator: {type: page_number}"), "tickets", "endpoint.params.offset", "valid string"),
+    # an address Dagster refuses as an owner (a one-letter domain) would fail the whole code location
+    "owner-dagster-refuses": (GOOD.replace("- name: comments", "- name: comments\n    owners: [a@b.c]"), "comments", "owners", "email"),
 }
 
 
@@ -112,6 +117,17 @@ def test_a_broken_config_leaves_the_other_apis_loading_in_the_code_location(tmp_
     assert "endpoint.paginator.type" in str(failure.event_specific_data.error.cause)
 
 
+def test_broken_configs_with_awkward_file_names_still_load_the_code_location(tmp_path: Path) -> None:
+    """A non-ASCII stem and two files of one stem each become one valid placeholder group."""
+    for name in ("café.yaml", "x.yaml", "x.yml"):
+        write(tmp_path, GOOD.replace("type: bearer", "type: oauth3"), name)
+    defs = load_definitions(tmp_path)
+    keys = {key for assets in defs.assets or [] for key in getattr(assets, "keys", [])}
+    assert keys == {AssetKey(["caf_", "config_error"]), AssetKey(["x", "config_error"])}
+    description = defs.resolve_asset_graph().get(AssetKey(["x", "config_error"])).description or ""
+    assert "x.yaml" in description and "x.yml" in description
+
+
 # --- at run time: secrets and network --------------------------------------------------------------------
 
 SECRET_NAMES = {
@@ -153,14 +169,8 @@ def test_a_wrong_secret_fails_the_run_naming_api_and_variables_and_no_value(sim_
         assert value not in text
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_an_unreachable_base_url_fails_naming_api_resource_and_host(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("SOURCES__SERVICE_DESK__BASE_URL", f"http://127.0.0.1:{port}/service_desk")
     result = run_assets(with_handling(shipped("service_desk"), **QUICK), ["roles"], raise_on_error=False)
     assert not result.success
@@ -170,7 +180,7 @@ def test_an_unreachable_base_url_fails_naming_api_resource_and_host(sim_env: Sim
 
 
 def test_an_unreachable_token_url_fails_naming_api_and_host(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     monkeypatch.setenv("SOURCES__SHARED_INBOX__TOKEN_URL", f"http://127.0.0.1:{port}/token")
     result = run_assets(shipped("shared_inbox"), ["users"], raise_on_error=False)
     assert not result.success

@@ -66,4 +66,8 @@ def test_each_api_pool_gets_one_slot_before_any_run(workdir: Path) -> None:
         for _ in range(2):
             ensure_pool_slots(instance, ["service_desk", "directory"])
         counts = [instance.event_log_storage.get_concurrency_info(pool_of(name)).slot_count for name in ("service_desk", "directory")]
+        instance.event_log_storage.set_concurrency_slots(pool_of("directory"), 0)  # paused by hand
+        ensure_pool_slots(instance, ["directory"])
+        paused = instance.event_log_storage.get_concurrency_info(pool_of("directory")).slot_count
     assert counts == [1, 1]
+    assert paused == 0

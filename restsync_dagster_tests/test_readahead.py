@@ -6,11 +6,11 @@ from collections import Counter
 
 import requests
 
-from restsync_dagster.readahead import ReadAhead, numeric_step
+from restsync_dagster.readahead import MAX_LISTINGS, ReadAhead, advanced, numeric_step
 from restsync_dagster.simulator import Simulator
 
+from restsync_dagster_tests.faults_helpers import materialization_metadata
 from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
-from restsync_dagster_tests.test_incremental import materialization_metadata
 
 
 def test_numeric_step_is_the_one_integer_parameter_that_grew() -> None:
@@ -21,6 +21,8 @@ def test_numeric_step_is_the_one_integer_parameter_that_grew() -> None:
     assert numeric_step((("a", "1"), ("b", "1")), (("a", "2"), ("b", "2"))) is None
     assert numeric_step((("page", "3"),), (("page", "2"),)) is None
     assert numeric_step((("page", "2"),), (("page", "3"), ("x", "1"))) is None
+    assert numeric_step((("page", "\u00b2"),), (("page", "3"),)) is None  # a digit int() cannot read
+    assert advanced((("page", "07"), ("n", "5")), (0, 1), 2) == (("page", "09"), ("n", "5"))  # padding kept
 
 
 class EchoServer:
@@ -68,6 +70,17 @@ def test_get_with_a_body_is_never_fetched_ahead() -> None:
         read_ahead.close()
     assert not any(getattr(answer, "read_ahead", False) for answer in answers)
     assert len(server.sent) == 5
+
+
+def test_one_listing_per_parent_is_not_kept_for_the_whole_run() -> None:
+    server, read_ahead = EchoServer(), ReadAhead(max_window=4, thread_name="test")
+    try:
+        for parent in range(MAX_LISTINGS * 3):
+            read_ahead.fetch(requests.Request("GET", f"http://api.test/v1/tickets/{parent}/conversations").prepare(), server)
+        kept = len(read_ahead._listings)
+    finally:
+        read_ahead.close()
+    assert kept == MAX_LISTINGS
 
 
 def ticket_pages_requested(sim: Simulator) -> Counter:
