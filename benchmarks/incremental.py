@@ -41,6 +41,10 @@ def measure(records: int, changed: float, latency_ms: float) -> list[list[object
     """
     counts = {"service_desk.tickets": records}
     with SimulatorProcess(counts=counts, latency_ms=latency_ms) as sim, workspace(sim.env()):
+        # warm-up: imports and first-use costs land on neither contender's timed runs
+        materialize_timed("service_desk", ["roles"])
+        plain_dlt_timed("service_desk", ["roles"])
+        sim.clear_request_log()
         full_time = materialize_timed("service_desk", ["tickets"])
         full_requests = len(sim.request_log)
         sim.clear_request_log()

@@ -36,6 +36,9 @@ IN_PROCESS = "restsync (dagster materialize in this process)"
 OURS = (CLI, IN_PROCESS)
 
 
+RowCounter = Callable[[], int]  # counts the loaded rows after the timer stopped (peers: a subprocess)
+
+
 class PeerUnavailable(Exception):
     """A peer could not be installed or run here; the message says why."""
 
@@ -79,7 +82,7 @@ def count_rows(python: Path, db_path: Path, schema: str, table_name: str) -> int
 class Peer:
     name: str
     prepare: Callable[[], object]
-    run: Callable[[SimulatorProcess, Path, object], int]
+    run: Callable[[SimulatorProcess, Path, object], RowCounter]  # the tool's command, timed
     times: list[float] = field(default_factory=list)
     rows: int = 0
     error: Optional[str] = None
@@ -87,16 +90,16 @@ class Peer:
 
 
 # --- restsync -------------------------------------------------------------------------------------
-def run_restsync(sim: SimulatorProcess, folder: Path, _: object) -> int:
+def run_restsync(sim: SimulatorProcess, folder: Path, _: object) -> RowCounter:
     materialize_timed("service_desk", ["tickets"])
-    return duckdb_count("service_desk", "tickets")
+    return lambda: duckdb_count("service_desk", "tickets")
 
 
-def run_restsync_cli(sim: SimulatorProcess, folder: Path, _: object) -> int:
+def run_restsync_cli(sim: SimulatorProcess, folder: Path, _: object) -> RowCounter:
     """`restsync run` in a fresh process, started and timed like the peers' commands."""
     restsync = Path(sys.executable).parent / "restsync"
     run_checked([str(restsync), "run", "service_desk", "--select", "tickets", "--quiet"], cwd=folder, env=dict(os.environ))
-    return duckdb_count("service_desk", "tickets")
+    return lambda: duckdb_count("service_desk", "tickets")
 
 
 # --- Airbyte low-code (PyAirbyte) -----------------------------------------------------------------
@@ -104,7 +107,7 @@ def prepare_airbyte() -> Path:
     return venv_python("pyairbyte", ["airbyte"])
 
 
-def run_airbyte(sim: SimulatorProcess, folder: Path, python: object) -> int:
+def run_airbyte(sim: SimulatorProcess, folder: Path, python: object) -> RowCounter:
     env = sim.env()
     db = folder / "airbyte.duckdb"
     run_checked(
@@ -112,7 +115,7 @@ def run_airbyte(sim: SimulatorProcess, folder: Path, python: object) -> int:
          env["SOURCES__SERVICE_DESK__BASE_URL"], env["SOURCES__SERVICE_DESK__API_KEY"], str(db)],
         cwd=folder, env={**os.environ, "AIRBYTE_OFFLINE_MODE": "1", "DO_NOT_TRACK": "1"},
     )
-    return count_rows(Path(str(python)), db, "service_desk", "tickets")
+    return lambda: count_rows(Path(str(python)), db, "service_desk", "tickets")
 
 
 # --- Singer: tap-rest-api-msdk | target-duckdb -----------------------------------------------------
@@ -144,7 +147,7 @@ def singer_tap_config(base_url: str, api_key: str) -> dict[str, object]:
     }
 
 
-def run_singer(sim: SimulatorProcess, folder: Path, tools: object) -> int:
+def run_singer(sim: SimulatorProcess, folder: Path, tools: object) -> RowCounter:
     tap_python, target_python = tools  # type: ignore[misc]
     env = sim.env()
     db = folder / "singer.duckdb"
@@ -155,7 +158,7 @@ def run_singer(sim: SimulatorProcess, folder: Path, tools: object) -> int:
     target = Path(target_python).parent / "target-duckdb"
     run_checked(f"set -o pipefail; '{tap}' --config '{tap_config}' | '{target}' --config '{target_config}' > /dev/null",
                 shell=True, executable="/bin/bash", cwd=folder)
-    return count_rows(Path(target_python), db, "service_desk", "tickets")
+    return lambda: count_rows(Path(target_python), db, "service_desk", "tickets")
 
 
 def make_peers() -> list[Peer]:
@@ -183,12 +186,14 @@ def race(peers: list[Peer], records: int, repeat: int, latency_ms: float) -> Non
                 with workspace(sim.env()) as folder:
                     started = time.perf_counter()
                     try:
-                        rows = peer.run(sim, folder, peer.tool)
+                        count = peer.run(sim, folder, peer.tool)
+                        elapsed = time.perf_counter() - started
+                        rows = count()
                     except PeerUnavailable as exc:
                         peer.error = f"run: {exc}"
                         print(f"{peer.name}: {peer.error}", flush=True)
                         continue
-                    peer.times.append(time.perf_counter() - started)
+                    peer.times.append(elapsed)
                     peer.rows = rows
                 print(f"{latency_ms:g} ms, {peer.name}: {peer.times[-1]:.2f} s, {rows:,} rows", flush=True)
 
