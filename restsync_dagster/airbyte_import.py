@@ -38,6 +38,7 @@ from restsync_dagster.airbyte_manifest import (
     resolve_references,
     response_path,
     spec_defaults,
+    spec_secrets,
     split_url,
 )
 from restsync_dagster.errors import RestsyncError
@@ -70,6 +71,7 @@ class _Importer:
         self.unmapped: list[str] = []
         resolved = resolve_references(manifest)
         self.spec_defaults = spec_defaults(resolved)
+        self.spec_secrets = spec_secrets(resolved)
         self.streams = [propagate_parameters(s) for s in resolved.get("streams") or []]
         if not self.streams:
             raise RestsyncError("the manifest has no 'streams'")
@@ -264,7 +266,7 @@ class _Importer:
             return {}
         result = {}
         for key, value in values.items():
-            value = placeholders(value, secret=False)
+            value = placeholders(value, secret=False, secret_keys=self.spec_secrets)
             if has_jinja(value):
                 self.note(stream, f"requester.{where}.{key}: '{value}' (a template restsync cannot evaluate)")
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from restsync_dagster.errors import RestsyncError
 
@@ -93,12 +93,17 @@ def _is_component(node: dict[str, Any], key: str) -> bool:
 # --- expressions ---------------------------------------------------------------------------------
 
 
-def placeholders(value: Any, secret: bool) -> Any:
-    """`{{ config['x'] }}` -> `${secrets.x}` (auth) or `${config.x}`; other Jinja is left for the caller to flag."""
+def placeholders(value: Any, secret: bool, secret_keys: Collection[str] = ()) -> Any:
+    """`{{ config['x'] }}` -> `${secrets.x}` (auth, or a key the spec marks `airbyte_secret`) or
+    `${config.x}`; other Jinja is left for the caller to flag."""
     if not isinstance(value, str):
         return value
-    kind = "secrets" if secret else "config"
-    return CONFIG_REF.sub(lambda m: "${%s.%s}" % (kind, m.group(1) or m.group(2)), value)
+
+    def placeholder(match: "re.Match[str]") -> str:
+        name = match.group(1) or match.group(2)
+        return "${%s.%s}" % ("secrets" if secret or name in secret_keys else "config", name)
+
+    return CONFIG_REF.sub(placeholder, value)
 
 
 def has_jinja(value: Any) -> bool:
@@ -132,8 +137,17 @@ def split_url(url: Any) -> tuple[Optional[str], Optional[str]]:
     return (match.group(1), match.group(2) or "/") if match else (None, url)
 
 
-def spec_defaults(manifest: dict[str, Any]) -> dict[str, Any]:
+def _spec_properties(manifest: dict[str, Any]) -> dict[str, Any]:
     spec = (manifest.get("spec") or {}).get("connection_specification") or {}
-    return {k: v["default"] for k, v in (spec.get("properties") or {}).items() if isinstance(v, dict) and "default" in v}
+    return {k: v for k, v in (spec.get("properties") or {}).items() if isinstance(v, dict)}
+
+
+def spec_defaults(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {k: v["default"] for k, v in _spec_properties(manifest).items() if "default" in v}
+
+
+def spec_secrets(manifest: dict[str, Any]) -> frozenset[str]:
+    """Config keys the manifest's spec marks `airbyte_secret`: secrets wherever a template uses them."""
+    return frozenset(k for k, v in _spec_properties(manifest).items() if v.get("airbyte_secret"))
 
 

@@ -237,15 +237,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if shutil.which("dagster") is None and not (Path(sys.executable).parent / "dagster").exists():
         print("error  the dagster command is missing; install the project first (pip install -e .)", file=sys.stderr)
         return EXIT_USAGE
-    sim = Simulator(port=args.sim_port, login_port=args.login_port)
-    if args.mutate_every:
-        sim.start_mutator(every_seconds=args.mutate_every, fraction=0.01)
-    sim.start()
-    home = Path(args.dagster_home).resolve()
+    home = Path(args.dagster_home).resolve()  # prepared before the simulator starts: nothing to stop if it fails
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
     _prepare_pools(home)
+    sim = Simulator(port=args.sim_port, login_port=args.login_port)
+    if args.mutate_every:
+        sim.start_mutator(every_seconds=args.mutate_every, fraction=0.01)
+    sim.start()
     env = {**os.environ, **sim.env(), "DAGSTER_HOME": str(home)}
     dagster = str(Path(sys.executable).parent / "dagster") if (Path(sys.executable).parent / "dagster").exists() else "dagster"
     command = [dagster, "dev", "-w", str(Path(args.workspace).resolve()), "-h", args.host, "-p", str(args.port)]

@@ -18,6 +18,7 @@ import dlt
 
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.errors import MissingSettingError
+from restsync_dagster.redaction import protect
 
 PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)\}")
 SECRET_AUTH_FIELDS = ("token", "password", "api_key", "client_secret", "refresh_token", "client_id", "username")
@@ -37,6 +38,8 @@ def lookup(api: ApiConfig, name: str, secret: bool, field: str) -> str:
         value = dlt.secrets.get(f"sources.{api.name}.{name}")
     if value is None or value == "":
         raise MissingSettingError(api.name, name, field, api.source_file, secret)
+    if secret:  # wherever it goes (auth, a header, a query param), it is redacted from every log line
+        protect([str(value)])
     return str(value)
 
 

@@ -189,3 +189,25 @@ def test_a_literal_credential_never_reaches_the_config() -> None:
     assert imported.config["client"]["auth"] == {"type": "bearer", "token": "${secrets.api_key}"}
     assert "sk-live-1234567890" not in imported.to_yaml("m.yaml")
     assert any("SOURCES__EXAMPLE__API_KEY" in line for line in imported.unmapped)
+
+
+def test_a_spec_secret_used_in_a_header_or_param_stays_a_secret() -> None:
+    """`airbyte_secret: true` in the spec: `${secrets.x}` wherever a template reads it (redacted in logs)."""
+    manifest = one_stream(
+        {
+            "requester": {
+                "url_base": "https://api.example.com",
+                "path": "/items",
+                "request_headers": {"X-Partner-Key": "{{ config['partner_key'] }}"},
+                "request_parameters": {"region": "{{ config['region'] }}"},
+            }
+        }
+    )
+    manifest["spec"] = {
+        "connection_specification": {
+            "properties": {"partner_key": {"type": "string", "airbyte_secret": True}, "region": {"type": "string"}}
+        }
+    }
+    endpoint = import_manifest(manifest, "example").config["resources"][0]["endpoint"]
+    assert endpoint["headers"] == {"X-Partner-Key": "${secrets.partner_key}"}
+    assert endpoint["params"] == {"region": "${config.region}"}

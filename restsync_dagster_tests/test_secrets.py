@@ -164,3 +164,27 @@ def test_a_secret_in_any_logger_is_redacted_including_child_loggers_and_tracebac
         logging.getLogger("dagster").exception("boom")
     text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert text.count("***") >= 3 and secret not in text and secret not in caplog.text
+
+
+def test_a_secret_in_a_header_or_a_query_param_is_redacted_like_an_auth_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from restsync_dagster.settings import resolve_params
+
+    path = tmp_path / "helpdesk.yaml"
+    path.write_text(
+        "client: {base_url: https://api.example.com}\n"
+        "resources:\n"
+        "  - name: tickets\n"
+        "    endpoint: {path: /tickets, headers: {X-Key: '${secrets.header_key}'}, params: {token: '${secrets.param_token}'}}\n"
+    )
+    header_secret, param_secret = f"{MARK}-header-5b1c", f"{MARK}-param-9d3e"
+    monkeypatch.setenv("SOURCES__HELPDESK__HEADER_KEY", header_secret)
+    monkeypatch.setenv("SOURCES__HELPDESK__PARAM_TOKEN", param_secret)
+    api = load_api_config(path)
+    params, headers = resolve_params(api, api.resource("tickets"))
+    assert (headers["X-Key"], params["token"]) == (header_secret, param_secret)
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3.connectionpool").debug('"GET /tickets?token=%s HTTP/1.1" 200 12', params["token"])
+    logging.getLogger("restsync_dagster.http").debug("headers: {'X-Key': '%s'}", headers["X-Key"])
+    assert header_secret not in caplog.text and param_secret not in caplog.text and caplog.text.count("***") == 2
