@@ -8,11 +8,14 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence
 
 if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
     from restsync_dagster.config import ApiConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +57,7 @@ def materialize_timed(
     """Wall seconds of one in-process `dagster.materialize` of an API's assets (or the named ones)."""
     import logging
 
-    from dagster import AssetKey, DagsterInstance, materialize
+    from dagster import AssetKey, materialize
     from dagster_dlt import DagsterDltResource
 
     from restsync_dagster.assets import build_api_assets
@@ -64,7 +67,7 @@ def materialize_timed(
     selection = [AssetKey([api_name, r]) for r in resources] if resources else None
     # the assets (built at code-location load) and the instance (a long-lived service) are not part
     # of a run: only the run is timed
-    assets, instance = build_api_assets(api), DagsterInstance.ephemeral()
+    assets, instance = build_api_assets(api), _instance()
     started = time.perf_counter()
     result = materialize(
         [assets], resources={"dlt": DagsterDltResource()}, selection=selection, instance=instance, tags=tags,
@@ -73,6 +76,18 @@ def materialize_timed(
     elapsed = time.perf_counter() - started
     assert result.success
     return elapsed
+
+
+@lru_cache(maxsize=None)
+def _instance() -> "DagsterInstance":
+    """One ephemeral instance per benchmark process, as a deployment has one long-lived instance.
+
+    A new one per run also left SQLite connections to be finalized by whichever thread the garbage
+    collector ran in (a read-ahead or load worker), which printed SQLAlchemy tracebacks.
+    """
+    from dagster import DagsterInstance
+
+    return DagsterInstance.ephemeral()
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], name: str) -> str:

@@ -76,6 +76,10 @@ class RenewingOAuth2(OAuth2ClientCredentials):
                 return dropped
             return False
 
+    def close(self) -> None:
+        """Release the token endpoint's connections when the run is over."""
+        self.session.close()
+
     def obtain_token(self) -> None:
         response = self._post_token_request()
         if response.status_code >= 400:

@@ -19,14 +19,14 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 
 from restsync_dagster.children import PARENT_MARK_KEY, parent_mark
 from restsync_dagster.config import ApiConfig
-from restsync_dagster.destination import make_pipeline
+from restsync_dagster.destination import run_pipeline
 from restsync_dagster.errors import MissingSettingError, ResourceFailedError
 from restsync_dagster.http import RequestStats
 from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached
 from restsync_dagster.redaction import protect
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
-from restsync_dagster.tuning import apply_dlt_defaults
+from restsync_dagster.tuning import apply_dlt_defaults, frozen_heap
 
 PARENT_KEY_BATCH = 100
 FULL_REFRESH_TAG = "restsync/full_refresh"
@@ -99,11 +99,21 @@ def failed_resource(exc: BaseException, names: set[str]) -> Optional[str]:
             name = getattr(cause, attribute, None)
             if name in names:
                 return str(name)
-        # a normalize job (e.g. a frozen schema contract violated) names its table in the job id
+        # a normalize or load job (e.g. a frozen schema contract violated) names its table in the
+        # job id; a nested table (`tickets__tags`) belongs to the resource it was unnested from
         job_table = str(getattr(cause, "job_id", "") or "").split(".")[0]
-        if job_table in names:
-            return job_table
+        owner = _resource_of_table(job_table, names)
+        if owner is not None:
+            return owner
     return None
+
+
+def _resource_of_table(table: str, names: set[str]) -> Optional[str]:
+    """The resource whose table this is, or whose nested table (`<resource>__<field>`) it is."""
+    if table in names:
+        return table
+    owners = [name for name in names if table.startswith(f"{name}__")]
+    return max(owners, key=len) if owners else None
 
 
 def exc_summary(exc: BaseException) -> str:
@@ -141,25 +151,25 @@ def _run_phase(
     full_refresh: bool,
 ) -> Iterator[Any]:
     apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
-    pipeline = make_pipeline(api.name)
-    stored = stored_parent_readers(api, pipeline, names, full_refresh)
-    built = build_source(api, names, stored_parents=stored, client=client)
-    context.log.info(
-        f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
-    )
-    kwargs = {"refresh": "drop_data"} if full_refresh else {}
-    before = {} if full_refresh else count_rows(pipeline, names)
-    started = time.monotonic()
-    # dagster-dlt yields its materializations only once the whole load is done, so the tables
-    # can be counted again (and the cursors read) before the first one is passed on.
-    try:
-        events = list(
-            dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs)
+    with frozen_heap(), run_pipeline(api.name) as pipeline:
+        stored = stored_parent_readers(api, pipeline, names, full_refresh)
+        built = build_source(api, names, stored_parents=stored, client=client)
+        context.log.info(
+            f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
         )
-    finally:
-        built.close()
-    duration = time.monotonic() - started
-    after = count_rows(pipeline, names)
+        kwargs = {"refresh": "drop_data"} if full_refresh else {}
+        before = {} if full_refresh else count_rows(pipeline, names)
+        started = time.monotonic()
+        # dagster-dlt yields its materializations only once the whole load is done, so the tables
+        # can be counted again (and the cursors read) before the first one is passed on.
+        try:
+            events = list(
+                dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs)
+            )
+        finally:
+            built.close()
+        duration = time.monotonic() - started
+        after = count_rows(pipeline, names)
     for event in events:
         yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration)
 

@@ -19,8 +19,9 @@ from dlt.common import jsonpath
 from dlt.extract import DltResource, DltSource
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.config_setup import create_response_hooks
+from requests.auth import AuthBase
 
-from restsync_dagster.auth import build_auth
+from restsync_dagster.auth import RenewingOAuth2, build_auth
 from restsync_dagster.children import child_resource
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.http import ApiSession, RequestStats
@@ -38,11 +39,14 @@ class BuiltSource:
     source: DltSource
     stats: dict[str, RequestStats] = field(default_factory=dict)
     sessions: list[ApiSession] = field(default_factory=list)
+    auth: Optional[AuthBase] = None
 
     def close(self) -> None:
-        """Stop the sessions' read-ahead threads and connections once the run is over."""
+        """Stop the sessions' read-ahead threads and connections, and the token endpoint's, once the run is over."""
         for session in self.sessions:
             session.close()
+        if isinstance(self.auth, RenewingOAuth2):
+            self.auth.close()
 
 
 def resource_hints(resource: Resource) -> dict[str, Any]:
@@ -116,7 +120,7 @@ def build_source(
                 hints=resource_hints(resource),
             )
     source = _as_source(api, list(built.values())).with_resources(*sorted(selected))
-    return BuiltSource(source=source, stats=stats, sessions=sessions)
+    return BuiltSource(source=source, stats=stats, sessions=sessions, auth=auth)
 
 
 def compile_endpoint(

@@ -14,11 +14,16 @@ defaults the loading process peaked at 570 MB for 100k records and 1.5 GB for 1M
 Each value is a dlt config key, so dlt's env vars (e.g. `LOAD__WORKERS=8`,
 `DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG='{"memory_limit": "1GB"}'`) or
 `.dlt/config.toml` override it; only keys the user has not set are filled in.
+
+`frozen_heap` is the one setting of Python's own: the collector's full passes skip the objects
+that predate a load.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import gc
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import dlt
 
@@ -35,3 +40,21 @@ def apply_dlt_defaults() -> None:
     for key, value in DLT_DEFAULTS.items():
         if dlt.config.get(key) is None:
             dlt.config[key] = value
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the objects that existed before a load out of the garbage collector's full passes.
+
+    A run's process holds ~300k long-lived objects (Dagster, dlt, pydantic, the code location)
+    before it loads anything; each full collection walks them all, ~0.2 s a time. Measured on
+    a full load of 100k tickets: 5 full collections, 0.9 s of 12.7 s; an incremental run of 0.5 s
+    sometimes took one (0.2 s more). `gc.freeze` sets those objects aside for the load (the
+    collector still frees everything the load creates); `gc.unfreeze` hands them back after it,
+    so a process that runs many loads (tests, in-process `materialize`) keeps nothing for good.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

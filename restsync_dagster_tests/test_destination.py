@@ -1,0 +1,47 @@
+"""A run works through one DuckDB connection of its own and lets go of the file when it ends.
+
+DuckDB lets one process write a file at a time: a connection left open by a finished (or failed)
+run would lock the API's file against the next run's process, the user's SQL client and the
+asset checks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from restsync_dagster.destination import duckdb_path, run_pipeline
+from restsync_dagster.simulator import Simulator
+
+from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
+
+WRITE_FROM_ANOTHER_PROCESS = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('CREATE TABLE IF NOT EXISTS probe (x INT)')"
+
+
+def writable_by_another_process(path: Path) -> bool:
+    result = subprocess.run([sys.executable, "-c", WRITE_FROM_ANOTHER_PROCESS, str(path)], capture_output=True, text=True, timeout=120)
+    return result.returncode == 0
+
+
+def test_the_file_is_held_during_a_run_and_released_after(sim_env: Simulator) -> None:
+    with run_pipeline("ticket_desk") as pipeline:
+        assert pipeline.destination.destination_name == "duckdb"
+        assert not writable_by_another_process(duckdb_path("ticket_desk"))  # the run's connection holds it
+    assert writable_by_another_process(duckdb_path("ticket_desk"))
+
+
+def test_a_finished_run_releases_the_file(sim_env: Simulator) -> None:
+    assert run_assets(shipped("ticket_desk"), ["organizations"]).success
+    served = sorted(record["id"] for record in sim_env.records("ticket_desk", "organizations"))
+    assert sorted(row[0] for row in table_rows("ticket_desk", "organizations", "id")) == served
+    assert writable_by_another_process(duckdb_path("ticket_desk"))
+
+
+def test_a_failed_run_releases_the_file(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__TICKET_DESK__CLIENT_SECRET", "wrong-secret")
+    assert not run_assets(shipped("ticket_desk"), ["organizations"], raise_on_error=False).success
+    assert duckdb_path("ticket_desk").exists()
+    assert writable_by_another_process(duckdb_path("ticket_desk"))

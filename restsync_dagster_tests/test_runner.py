@@ -1,0 +1,34 @@
+"""Which resource a failed dlt job belongs to: the one whose phase is run again without it."""
+
+from __future__ import annotations
+
+from dlt.load.exceptions import LoadClientJobFailed
+from dlt.normalize.exceptions import NormalizeJobFailed
+
+from restsync_dagster.runner import failed_resource
+
+NAMES = {"tickets", "tickets_archive", "roles"}
+
+
+def _normalize_failed(job_table: str) -> NormalizeJobFailed:
+    return NormalizeJobFailed("1732540000.1", f"{job_table}.a1b2c3.0.typed-jsonl", "contract violated", [])
+
+
+def test_a_job_of_a_resource_table_names_that_resource() -> None:
+    assert failed_resource(_normalize_failed("roles"), NAMES) == "roles"
+
+
+def test_a_job_of_a_nested_table_names_the_resource_it_was_unnested_from() -> None:
+    assert failed_resource(_normalize_failed("tickets__tags"), NAMES) == "tickets"
+    assert failed_resource(_normalize_failed("tickets_archive__tags"), NAMES) == "tickets_archive"
+    failed_load = LoadClientJobFailed("1732540000.1", "tickets__custom_fields.d4e5.0.parquet", "conversion error", ValueError("x"))
+    try:
+        raise RuntimeError("load step failed") from failed_load
+    except RuntimeError as wrapped:
+        assert failed_resource(wrapped, NAMES) == "tickets"
+
+
+def test_a_table_of_no_selected_resource_names_none() -> None:
+    assert failed_resource(_normalize_failed("contacts__tags"), NAMES) is None
+    assert failed_resource(_normalize_failed("ticketsx"), NAMES) is None
+    assert failed_resource(ValueError("no job here"), NAMES) is None
