@@ -7,12 +7,14 @@ the requests in the simulator's log, and the failure message.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -148,6 +150,17 @@ def test_slow_responses_time_out_and_are_retried(sim_env: Simulator) -> None:
     assert_exact(sim_env, "ticket_desk", "tickets")
     # both slow answers were served (they are logged only when sent, after the client gave up)
     assert [f.remaining for f in sim_env.state.faults if f.kind == "slow"] == [0]
+    # and each slow answer was followed by one more request for its page: the retries (the second
+    # slow answer may be the first one's retry). A slow answer enters the log when the server sends
+    # it, 1.5 s after it began: wait for both.
+    def asked_again() -> int:
+        asked = Counter(json.dumps(e["query"], sort_keys=True) for e in log_for(sim_env, "ticket_desk", "tickets"))
+        return sum(times - 1 for times in asked.values())
+
+    deadline = time.monotonic() + 10
+    while asked_again() < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert asked_again() == 2
 
 
 def test_dropped_connections_are_retried(sim_env: Simulator) -> None:
