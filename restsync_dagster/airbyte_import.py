@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import yaml
 
@@ -81,14 +81,17 @@ class _Importer:
         self.unmapped.append(f"stream '{stream}': {what}" if stream else what)
 
     def run(self) -> Imported:
-        requesters = [s.get("retriever", {}).get("requester", {}) for s in self.streams]
+        requesters = [_stream_part(s, index, lambda: s.get("retriever", {}).get("requester", {})) for index, s in enumerate(self.streams)]
         client = self.client(requesters)
-        handlers = [self.error_handling(s["name"], r.get("error_handler")) for s, r in zip(self.streams, requesters)]
+        handlers = [
+            _stream_part(s, index, lambda: self.error_handling(s["name"], r.get("error_handler")))
+            for index, (s, r) in enumerate(zip(self.streams, requesters))
+        ]
         common = Counter(_dump(h) for h in handlers if h).most_common(1)
         api_handling = yaml.safe_load(common[0][0]) if common else None
         resources = []
-        for stream, requester, handling in zip(self.streams, requesters, handlers):
-            resource = self.resource(stream, requester)
+        for index, (stream, requester, handling) in enumerate(zip(self.streams, requesters, handlers)):
+            resource = _stream_part(stream, index, lambda: self.resource(stream, requester))
             if handling and handling != api_handling:
                 resource["error_handling"] = handling
             resources.append(resource)
@@ -440,6 +443,19 @@ def _dump(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False)
 
 
+T = TypeVar("T")
+
+
+def _stream_part(stream: Any, index: int, convert: Callable[[], T]) -> T:
+    """Run one stream's conversion; a malformed stream fails naming it (or its position)."""
+    try:
+        return convert()
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        name = stream.get("name") if isinstance(stream, dict) else None
+        which = f"stream '{name}'" if name else f"stream #{index + 1} (no name)"
+        raise RestsyncError(f"{which}: cannot convert it ({type(exc).__name__}: {exc})") from None
+
+
 def import_manifest(manifest: Any, name: str) -> Imported:
     """Convert a parsed manifest; raise RestsyncError when it is not a declarative manifest at all."""
     if not isinstance(manifest, dict) or "streams" not in manifest:
@@ -455,6 +471,8 @@ def import_file(path: Path | str, name: Optional[str] = None) -> Imported:
         raise RestsyncError(f"{path}: cannot read the manifest: {exc}") from None
     try:
         return import_manifest(manifest, name or _name_from(path))
+    except RestsyncError as exc:
+        raise RestsyncError(f"{path}: {exc}") from None
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise RestsyncError(f"{path}: cannot import the manifest ({type(exc).__name__}: {exc})") from None
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
 from restsync_dagster.airbyte_import import import_file, import_manifest
 from restsync_dagster.config import ApiConfig, load_api_config
 from restsync_dagster.destination import duckdb_path
+from restsync_dagster.errors import RestsyncError
 
 from restsync_dagster_tests.helpers import run_assets, shipped
 
@@ -211,3 +214,29 @@ def test_a_spec_secret_used_in_a_header_or_param_stays_a_secret() -> None:
     endpoint = import_manifest(manifest, "example").config["resources"][0]["endpoint"]
     assert endpoint["headers"] == {"X-Partner-Key": "${secrets.partner_key}"}
     assert endpoint["params"] == {"region": "${config.region}"}
+
+
+def _broken_manifest(folder: Path, breaks: Any) -> Path:
+    manifest = yaml.safe_load((MANIFESTS / "ticket_desk.yaml").read_text(encoding="utf-8"))
+    breaks(manifest)
+    path = folder / "broken_manifest.yaml"
+    path.write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    return path
+
+
+def test_a_malformed_stream_fails_naming_the_file_and_the_stream(tmp_path: Path) -> None:
+    def incremental_sync_as_text(manifest: dict[str, Any]) -> None:
+        manifest["definitions"]["streams"]["tickets"]["incremental_sync"] = "since yesterday"
+
+    path = _broken_manifest(tmp_path, incremental_sync_as_text)
+    with pytest.raises(RestsyncError, match=rf"^{re.escape(str(path))}: stream 'tickets': cannot convert it \(AttributeError"):
+        import_file(path)
+
+
+def test_a_stream_without_a_name_fails_naming_its_position(tmp_path: Path) -> None:
+    def agents_without_name(manifest: dict[str, Any]) -> None:
+        del manifest["definitions"]["streams"]["agents"]["name"]
+
+    path = _broken_manifest(tmp_path, agents_without_name)
+    with pytest.raises(RestsyncError, match=rf"^{re.escape(str(path))}: stream #2 \(no name\): cannot convert it \(KeyError: 'name'\)"):
+        import_file(path)
