@@ -113,8 +113,10 @@ def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool 
     """Wall seconds of a plain dlt `rest_api_source` pipeline with restsync's compiled config.
 
     It loads into restsync's DuckDB destination with restsync's dlt settings (parquet files,
-    tuning.py), or with `dlt_defaults` as dlt does out of the box (INSERT VALUES files; only
-    meaningful in a process where restsync has not applied its settings).
+    tuning.py's config keys), or with `dlt_defaults` as dlt does out of the box (INSERT VALUES
+    files; only meaningful in a process where restsync has not applied its settings). Either way
+    dlt handles connections itself (one per client) and Python's GC is left as it is: restsync's
+    run-scoped connection and `frozen_heap` are part of what restsync is measured for.
     """
     import dlt
     from dlt.sources.rest_api import rest_api_source
@@ -125,7 +127,7 @@ def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool 
     if not dlt_defaults:
         from restsync_dagster.tuning import apply_dlt_defaults
 
-        apply_dlt_defaults()  # restsync's dlt settings: the comparison is of orchestration alone
+        apply_dlt_defaults()  # restsync's dlt config keys: the same files, memory limits and workers
     api = shipped_api(api_name)
     config = compile_rest_api_config(api)
     config["resources"] = [r for r in config["resources"] if r["name"] in set(resources)]

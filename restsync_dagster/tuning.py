@@ -22,6 +22,7 @@ that predate a load.
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -42,6 +43,10 @@ def apply_dlt_defaults() -> None:
             dlt.config[key] = value
 
 
+_freeze_lock = threading.Lock()
+_freezes = 0  # loads of this process inside frozen_heap now
+
+
 @contextmanager
 def frozen_heap() -> Iterator[None]:
     """Keep the objects that existed before a load out of the garbage collector's full passes.
@@ -52,9 +57,21 @@ def frozen_heap() -> Iterator[None]:
     sometimes took one (0.2 s more). `gc.freeze` sets those objects aside for the load (the
     collector still frees everything the load creates); `gc.unfreeze` hands them back after it,
     so a process that runs many loads (tests, in-process `materialize`) keeps nothing for good.
+    Loads that overlap in threads of one process freeze once and unfreeze when the last one ends;
+    a freeze the host process made itself is left alone.
     """
-    gc.freeze()
+    global _freezes
+    with _freeze_lock:
+        ours = _freezes > 0 or gc.get_freeze_count() == 0
+        if ours:
+            if _freezes == 0:
+                gc.freeze()
+            _freezes += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        if ours:
+            with _freeze_lock:
+                _freezes -= 1
+                if _freezes == 0:
+                    gc.unfreeze()

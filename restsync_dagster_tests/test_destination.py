@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from restsync_dagster.destination import duckdb_path, run_pipeline
@@ -45,3 +46,24 @@ def test_a_failed_run_releases_the_file(sim_env: Simulator, monkeypatch: pytest.
     assert not run_assets(shipped("ticket_desk"), ["organizations"], raise_on_error=False).success
     assert duckdb_path("ticket_desk").exists()
     assert writable_by_another_process(duckdb_path("ticket_desk"))
+
+
+def test_a_run_opens_the_file_once(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    real_connect = duckdb.connect
+
+    def counted_connect(database: str = ":memory:", *args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        opened.append(str(database))
+        return real_connect(database, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(duckdb, "connect", counted_connect)
+    assert run_assets(shipped("ticket_desk"), ["organizations", "agents"]).success
+    # state sync, package start and end, two load jobs and a merge, row counts: one file open
+    assert opened == [str(duckdb_path("ticket_desk"))]
+
+
+def test_duckdb_settings_of_the_pipeline_section_apply(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESTSYNC_TICKET_DESK__DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "77MB"}')
+    with run_pipeline("ticket_desk") as pipeline, pipeline.sql_client() as client:
+        limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
+    assert limit == "73.4 MiB"  # 77 MB, as DuckDB shows it
