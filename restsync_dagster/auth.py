@@ -27,6 +27,7 @@ from requests.auth import AuthBase
 
 from restsync_dagster.errors import RestsyncError
 from restsync_dagster.redaction import protect
+from restsync_dagster.settings import ResolvedClient
 
 TOKEN_ATTEMPTS = 4
 
@@ -42,7 +43,7 @@ class RenewingOAuth2(OAuth2ClientCredentials):
     api_name: str = "api"
     refresh_margin_seconds: int = 30
     # where the user sets the credentials, for error messages (e.g. SOURCES__X__CLIENT_SECRET)
-    variables: tuple[str, ...] = ()
+    restsync_variables: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -88,7 +89,7 @@ class RenewingOAuth2(OAuth2ClientCredentials):
                 f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} answered "
                 f"{response.status_code}{f' ({error})' if error else ''}; check the client id, client "
                 f"secret{', refresh token' if 'refresh_token' in self.access_token_request_data else ''} and token URL"
-                + (f" ({', '.join(self.variables)})" if self.variables else "")
+                + (f" ({', '.join(self.restsync_variables)})" if self.restsync_variables else "")
                 + "."
             )
         payload = response.json()
@@ -136,14 +137,13 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-def build_auth(api_name: str, auth: dict[str, Any]) -> Optional[AuthBase]:
+def build_auth(api_name: str, auth: dict[str, Any], variables: tuple[str, ...] = ()) -> Optional[AuthBase]:
     """From a resolved auth dict (secrets filled in) to a requests authenticator.
 
-    `auth["_variables"]` (from `settings.resolve_client`) names where the credentials are set; the
+    `variables` (`ResolvedClient.credential_variables`) names where the credentials are set; every
     authenticator carries it as `restsync_variables` so a 401 can say which variable to fix.
     """
     kind = auth["type"]
-    variables = tuple(auth.get("_variables", ()))
     static: Optional[AuthBase] = None
     if kind == "bearer":
         static = BearerTokenAuth(token=auth["token"])
@@ -165,7 +165,12 @@ def build_auth(api_name: str, auth: dict[str, Any]) -> Optional[AuthBase]:
         client_secret=auth["client_secret"],
         access_token_request_data=request_data,
         api_name=api_name,
-        variables=variables,
+        restsync_variables=variables,
         # a plain session: dlt's default raises on 4xx with the token URL; we word the error ourselves
         session=Session(),
     )
+
+
+def client_auth(api_name: str, client: ResolvedClient) -> Optional[AuthBase]:
+    """The authenticator of a resolved client, or None when the API needs no auth."""
+    return build_auth(api_name, client.auth, client.credential_variables) if client.auth else None

@@ -32,7 +32,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dlt.common import jsonpath
 
-from restsync_dagster.auth import build_auth
+from restsync_dagster.auth import client_auth
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.http import ApiSession
 from restsync_dagster.runner import FULL_REFRESH_TAG
@@ -132,7 +132,7 @@ def with_descendants(api: ApiConfig, names: set[str]) -> set[str]:
 def evaluate_changes(api: ApiConfig, cursor: dict[str, Optional[str]]) -> tuple[set[str], dict[str, Optional[str]], list[str]]:
     """(changed resources, new cursor, notes) from one probe per incremental top-level resource."""
     client = resolve_client(api)
-    auth = build_auth(api.name, client.auth) if client.auth else None
+    auth = client_auth(api.name, client)
     changed: set[str] = set()
     notes: list[str] = []
     new_cursor = dict(cursor)

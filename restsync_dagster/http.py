@@ -247,7 +247,7 @@ class ApiSession(requests.Session):
 
     def _failure(self, request: requests.PreparedRequest, response: requests.Response) -> ApiRequestError:
         attempts = getattr(response, "attempts", 1)
-        variables = getattr(self.auth, "restsync_variables", None) or getattr(self.auth, "variables", None)
+        variables = getattr(self.auth, "restsync_variables", None)
         hint = {
             401: "the API refused the credentials; check "
             + (", ".join(variables) if variables else f"the SOURCES__{self.api_name.upper()}__... secrets"),

@@ -29,6 +29,8 @@ class ResolvedClient:
     base_url: str
     auth: Optional[dict[str, Any]]
     headers: dict[str, str]
+    # where the user sets the auth's secrets (names, never values), for "check X" in errors
+    credential_variables: tuple[str, ...] = ()
 
 
 def lookup(api: ApiConfig, name: str, secret: bool, field: str) -> str:
@@ -66,9 +68,8 @@ def resolve_client(api: ApiConfig) -> ResolvedClient:
         }
         if "token_url" in auth:
             auth["token_url"] = _override(api, "token_url") or auth["token_url"]
-        auth["_variables"] = credential_variables(api)
     headers = {k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()}
-    return ResolvedClient(base_url=base_url, auth=auth, headers=headers)
+    return ResolvedClient(base_url=base_url, auth=auth, headers=headers, credential_variables=tuple(credential_variables(api)))
 
 
 def credential_variables(api: ApiConfig) -> list[str]:

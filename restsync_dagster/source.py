@@ -21,7 +21,7 @@ from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.config_setup import create_response_hooks
 from requests.auth import AuthBase
 
-from restsync_dagster.auth import RenewingOAuth2, build_auth
+from restsync_dagster.auth import RenewingOAuth2, client_auth
 from restsync_dagster.children import child_resource
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.http import ApiSession, RequestStats
@@ -89,7 +89,7 @@ def build_source(
     selected = set(selected)
     stored_parents = stored_parents or {}
     client = client or resolve_client(api)
-    auth = build_auth(api.name, client.auth) if client.auth else None
+    auth = client_auth(api.name, client)
     needed = _with_ancestors(api, selected, stop_at=set(stored_parents) - selected)
     stats: dict[str, RequestStats] = {}
     sessions: list[ApiSession] = []
@@ -162,7 +162,7 @@ def compile_rest_api_config(api: ApiConfig, client: Optional[ResolvedClient] = N
     for resource in api.resources:
         params, headers = resolve_params(api, resource)
         resources.append(compile_endpoint(api, resource, params, headers))
-    session = _session(api, api.resources[0], client, build_auth(api.name, client.auth) if client.auth else None)
+    session = _session(api, api.resources[0], client, client_auth(api.name, client))
     return {"client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)}, "resources": resources}
 
 

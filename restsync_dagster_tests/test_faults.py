@@ -209,7 +209,7 @@ def test_a_request_retried_after_a_wait_is_signed_with_the_current_token(sim_env
     """dlt resends a retried request as first signed; after a long wait that token may be gone."""
     api = shipped("shared_inbox")
     client = resolve_client(api)
-    auth = build_auth(api.name, client.auth or {})
+    auth = build_auth(api.name, client.auth or {}, client.credential_variables)
     waiting = ApiSession("shared_inbox", "customers", client.base_url, auth, api.error_handling)
     other = ApiSession("shared_inbox", "users", client.base_url, auth, api.error_handling)
     sim_env.inject_fault("shared_inbox", "status", "customers", count=1, status=503, retry_after="3")
