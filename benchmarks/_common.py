@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,13 +30,21 @@ def workspace(sim_env: dict[str, str]) -> Iterator[Path]:
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="restsync-bench-") as folder:
         os.environ.update(sim_env)
-        os.environ["RESTSYNC_DUCKDB_DIR"] = f"{folder}/data"
-        os.environ["DLT_DATA_DIR"] = f"{folder}/dlt"
+        use_folders(Path(folder))
         try:
             yield Path(folder)
         finally:
             os.environ.clear()
             os.environ.update(saved)
+
+
+WORKSPACE_FOLDERS = ("data", "dlt")  # DuckDB files, dlt state: what `use_folders` points at
+
+
+def use_folders(folder: Path) -> None:
+    """DuckDB files in `<folder>/data`, dlt's pipelines and state in `<folder>/dlt`."""
+    os.environ["RESTSYNC_DUCKDB_DIR"] = str(folder / "data")
+    os.environ["DLT_DATA_DIR"] = str(folder / "dlt")
 
 
 def shipped_api(api_name: str, child_concurrency: Optional[int] = None, rate_limit: Optional[float] = None) -> "ApiConfig":
@@ -175,11 +184,9 @@ class SimulatorProcess:
         args += ["--latency-ms", str(latency_ms), "--rate-limit", str(rate_limit), *extra]
         self.args = args
         self._env: dict[str, str] = {}
-        self.process: Optional["subprocess.Popen[str]"] = None
+        self.process: Optional[subprocess.Popen[str]] = None
 
     def __enter__(self) -> "SimulatorProcess":
-        import subprocess
-
         self.process = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         for line in self.process.stdout:  # "listening on ...", then sorted `export KEY=VALUE` lines

@@ -22,9 +22,7 @@ import statistics
 from pathlib import Path
 from typing import Callable
 
-from _common import SimulatorProcess, materialize_timed, plain_dlt_timed, table, workspace
-
-FOLDERS = ("data", "dlt")  # RESTSYNC_DUCKDB_DIR and DLT_DATA_DIR of the workspace
+from _common import WORKSPACE_FOLDERS, SimulatorProcess, materialize_timed, plain_dlt_timed, table, use_folders, workspace
 
 
 def main() -> None:
@@ -66,9 +64,6 @@ def measure(records: int, changed: float, latency_ms: float, trials: int) -> lis
         plain_full_requests = len(sim.request_log)
         changes = int(records * changed)
         sim.mutate("service_desk", "tickets", updates=changes // 2, inserts=changes - changes // 2)
-        snapshot = folder / "after-full-runs"
-        for name in FOLDERS:
-            shutil.copytree(folder / name, snapshot / name)
         contenders: dict[str, Callable[[], float]] = {
             "restsync": lambda: materialize_timed("service_desk", ["tickets"]),
             "plain dlt": lambda: plain_dlt_timed("service_desk", ["tickets"]),
@@ -78,7 +73,7 @@ def measure(records: int, changed: float, latency_ms: float, trials: int) -> lis
         for trial in range(trials):
             order = list(contenders) if trial % 2 == 0 else list(reversed(contenders))
             for name in order:
-                _restore(snapshot, folder / f"trial-{trial}-{name.replace(' ', '_')}")
+                _restore(folder, folder / f"trial-{trial}-{name.replace(' ', '_')}")
                 sim.clear_request_log()
                 times[name].append(contenders[name]())
                 requests[name].append(len(sim.request_log))
@@ -96,14 +91,14 @@ def measure(records: int, changed: float, latency_ms: float, trials: int) -> lis
     return rows
 
 
-def _restore(snapshot: Path, target: Path) -> None:
-    """Point the workspace at a fresh copy of the folders the full runs left."""
-    for name in FOLDERS:
-        shutil.copytree(snapshot / name, target / name)
+def _restore(folder: Path, target: Path) -> None:
+    """Point the workspace at a fresh copy of the folders the full runs left in `folder` (no
+    incremental run writes there: each one works on its own copy)."""
+    for name in WORKSPACE_FOLDERS:
+        shutil.copytree(folder / name, target / name)
     # the copy's dirty pages would otherwise be written out by DuckDB's first fsync, inside the timer
     os.sync()
-    os.environ["RESTSYNC_DUCKDB_DIR"] = str(target / "data")
-    os.environ["DLT_DATA_DIR"] = str(target / "dlt")
+    use_folders(target)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import yaml
 
@@ -72,26 +73,33 @@ class _Importer:
         resolved = resolve_references(manifest)
         self.spec_defaults = spec_defaults(resolved)
         self.spec_secrets = spec_secrets(resolved)
-        self.streams = [propagate_parameters(s) for s in resolved.get("streams") or []]
-        if not self.streams:
+        streams = resolved.get("streams") or []
+        if not streams:
             raise RestsyncError("the manifest has no 'streams'")
+        for index, stream in enumerate(streams):
+            if not isinstance(stream, dict):
+                raise RestsyncError(f"stream #{index + 1}: a stream is a mapping, not {type(stream).__name__}")
+        self.streams = [propagate_parameters(s) for s in streams]
         self.names = [str(s.get("name")) for s in self.streams]
 
     def note(self, stream: Optional[str], what: str) -> None:
         self.unmapped.append(f"stream '{stream}': {what}" if stream else what)
 
     def run(self) -> Imported:
-        requesters = [_stream_part(s, index, lambda: s.get("retriever", {}).get("requester", {})) for index, s in enumerate(self.streams)]
+        requesters, handlers = [], []
+        for index, stream in enumerate(self.streams):
+            with _naming(stream, index):
+                requesters.append(stream.get("retriever", {}).get("requester", {}))
         client = self.client(requesters)
-        handlers = [
-            _stream_part(s, index, lambda: self.error_handling(s["name"], r.get("error_handler")))
-            for index, (s, r) in enumerate(zip(self.streams, requesters))
-        ]
+        for index, (stream, requester) in enumerate(zip(self.streams, requesters)):
+            with _naming(stream, index):
+                handlers.append(self.error_handling(stream["name"], requester.get("error_handler")))
         common = Counter(_dump(h) for h in handlers if h).most_common(1)
         api_handling = yaml.safe_load(common[0][0]) if common else None
         resources = []
         for index, (stream, requester, handling) in enumerate(zip(self.streams, requesters, handlers)):
-            resource = _stream_part(stream, index, lambda: self.resource(stream, requester))
+            with _naming(stream, index):
+                resource = self.resource(stream, requester)
             if handling and handling != api_handling:
                 resource["error_handling"] = handling
             resources.append(resource)
@@ -443,16 +451,13 @@ def _dump(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False)
 
 
-T = TypeVar("T")
-
-
-def _stream_part(stream: Any, index: int, convert: Callable[[], T]) -> T:
-    """Run one stream's conversion; a malformed stream fails naming it (or its position)."""
+@contextmanager
+def _naming(stream: dict[str, Any], index: int) -> Iterator[None]:
+    """A malformed part of one stream fails naming the stream (or its position)."""
     try:
-        return convert()
+        yield
     except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        name = stream.get("name") if isinstance(stream, dict) else None
-        which = f"stream '{name}'" if name else f"stream #{index + 1} (no name)"
+        which = f"stream '{stream['name']}'" if stream.get("name") else f"stream #{index + 1} (no name)"
         raise RestsyncError(f"{which}: cannot convert it ({type(exc).__name__}: {exc})") from None
 
 

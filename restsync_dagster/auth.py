@@ -137,12 +137,15 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-def build_auth(api_name: str, auth: dict[str, Any], variables: tuple[str, ...] = ()) -> Optional[AuthBase]:
-    """From a resolved auth dict (secrets filled in) to a requests authenticator.
+def build_auth(api_name: str, client: ResolvedClient) -> Optional[AuthBase]:
+    """The requests authenticator of a resolved client (secrets filled in); None without auth.
 
-    `variables` (`ResolvedClient.credential_variables`) names where the credentials are set; every
-    authenticator carries it as `restsync_variables` so a 401 can say which variable to fix.
+    `client.credential_variables` names where the credentials are set; every authenticator carries
+    it as `restsync_variables` so a 401 can say which variable to fix.
     """
+    auth, variables = client.auth, client.credential_variables
+    if auth is None:
+        return None
     kind = auth["type"]
     static: Optional[AuthBase] = None
     if kind == "bearer":
@@ -169,8 +172,3 @@ def build_auth(api_name: str, auth: dict[str, Any], variables: tuple[str, ...] =
         # a plain session: dlt's default raises on 4xx with the token URL; we word the error ourselves
         session=Session(),
     )
-
-
-def client_auth(api_name: str, client: ResolvedClient) -> Optional[AuthBase]:
-    """The authenticator of a resolved client, or None when the API needs no auth."""
-    return build_auth(api_name, client.auth, client.credential_variables) if client.auth else None

@@ -32,7 +32,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dlt.common import jsonpath
 
-from restsync_dagster.auth import client_auth
+from restsync_dagster.auth import RenewingOAuth2, build_auth
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.http import ApiSession
 from restsync_dagster.runner import FULL_REFRESH_TAG
@@ -132,22 +132,26 @@ def with_descendants(api: ApiConfig, names: set[str]) -> set[str]:
 def evaluate_changes(api: ApiConfig, cursor: dict[str, Optional[str]]) -> tuple[set[str], dict[str, Optional[str]], list[str]]:
     """(changed resources, new cursor, notes) from one probe per incremental top-level resource."""
     client = resolve_client(api)
-    auth = client_auth(api.name, client)
+    auth = build_auth(api.name, client)
     changed: set[str] = set()
     notes: list[str] = []
     new_cursor = dict(cursor)
-    for resource in api.resources:
-        if resource.incremental is None or resource.parent is not None:
-            continue
-        session = ApiSession(api.name, resource.name, client.base_url, auth, api.error_handling_for(resource), api.client.allowed_hosts)
-        newest = newest_cursor(api, resource, session, client.base_url)
-        seen = cursor.get(resource.name)
-        if _later(newest, seen):
-            changed.add(resource.name)
-            new_cursor[resource.name] = newest
-            notes.append(f"{resource.name}: newest {resource.incremental.cursor_path} {newest} > {seen or 'never seen'}")
-        else:
-            notes.append(f"{resource.name}: nothing newer than {seen}")
+    try:
+        for resource in api.resources:
+            if resource.incremental is None or resource.parent is not None:
+                continue
+            with ApiSession(api.name, resource.name, client.base_url, auth, api.error_handling_for(resource), api.client.allowed_hosts) as session:
+                newest = newest_cursor(api, resource, session, client.base_url)
+            seen = cursor.get(resource.name)
+            if _later(newest, seen):
+                changed.add(resource.name)
+                new_cursor[resource.name] = newest
+                notes.append(f"{resource.name}: newest {resource.incremental.cursor_path} {newest} > {seen or 'never seen'}")
+            else:
+                notes.append(f"{resource.name}: nothing newer than {seen}")
+    finally:
+        if isinstance(auth, RenewingOAuth2):
+            auth.close()  # every sensor tick builds its own: leave no connection behind
     return changed, new_cursor, notes
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from restsync_dagster.config import ApiConfig, load_api_config, load_config_dir
+from restsync_dagster.config import ApiConfig, configs_dir, load_api_config, load_config_dir
 from restsync_dagster.errors import ConfigError, ConfigErrors, RestsyncError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -23,7 +23,6 @@ INSTANCE_TEMPLATE = Path(__file__).resolve().parent / "instance" / "dagster.yaml
 
 
 def _configs(paths: Sequence[str]) -> tuple[list[ApiConfig], list[ConfigError]]:
-    from restsync_dagster.config import configs_dir
 
     if not paths:
         return load_config_dir(configs_dir())
@@ -181,7 +180,6 @@ def _execute(job: Any, instance: Any, run_config: dict[str, Any], full_refresh: 
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from restsync_dagster.config import configs_dir
     from restsync_dagster.skeleton import write_skeleton
 
     folder = Path(args.dir) if args.dir else configs_dir()

@@ -248,9 +248,7 @@ class Resource(_Strict):
     @classmethod
     def _owners_dagster_accepts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """Dagster refuses any other owner, and with it the whole code location: say so here."""
-        if not value:
-            return value
-        # dagster's own rule (private, no public equivalent); imported only when owners are set
+        # dagster's own rule (private, no public equivalent)
         from dagster._core.definitions.utils import is_valid_owner
 
         for owner in value:

@@ -90,10 +90,8 @@ def run_pipeline(api_name: str) -> Iterator[dlt.Pipeline]:
     if destination_kind() != "duckdb":
         yield make_pipeline(api_name)
         return
-    path = duckdb_path(api_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with inject_section(ConfigSectionContext(pipeline_name=pipeline_name(api_name))):
-        credentials = _duckdb(str(path)).configuration(None, accept_partial=True).credentials
+        credentials = destination_for(api_name).configuration(None, accept_partial=True).credentials
     pipeline = make_pipeline(api_name, _duckdb(credentials))
     with pipeline.sql_client():
         yield pipeline

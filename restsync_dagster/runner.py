@@ -49,6 +49,7 @@ def run_api(
     translator: DagsterDltTranslator,
     options: Optional["RunOptions"] = None,
 ) -> Iterator[Any]:
+    apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
     selected = {key.path[-1] for key in context.selected_asset_keys}
     client = resolve_client(api)
     protect(secrets_of(client))
@@ -150,7 +151,6 @@ def _run_phase(
     names: set[str],
     full_refresh: bool,
 ) -> Iterator[Any]:
-    apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
     with frozen_heap(), run_pipeline(api.name) as pipeline:
         stored = stored_parent_readers(api, pipeline, names, full_refresh)
         built = build_source(api, names, stored_parents=stored, client=client)

@@ -69,18 +69,20 @@ def resolve_client(api: ApiConfig) -> ResolvedClient:
         if "token_url" in auth:
             auth["token_url"] = _override(api, "token_url") or auth["token_url"]
     headers = {k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()}
-    return ResolvedClient(base_url=base_url, auth=auth, headers=headers, credential_variables=tuple(credential_variables(api)))
+    return ResolvedClient(base_url=base_url, auth=auth, headers=headers, credential_variables=credential_variables(api))
 
 
-def credential_variables(api: ApiConfig) -> list[str]:
+def credential_variables(api: ApiConfig) -> tuple[str, ...]:
     """The environment variables the auth's secrets come from, for messages like "fix X" (names, never values)."""
     if api.client.auth is None:
-        return []
-    names = []
-    for key, value in api.client.auth.model_dump().items():
-        if key in SECRET_AUTH_FIELDS and isinstance(value, str):
-            names += [f"SOURCES__{api.name.upper()}__{m.group(2).upper()}" for m in PLACEHOLDER.finditer(value) if m.group(1) == "secrets"]
-    return names
+        return ()
+    return tuple(
+        f"SOURCES__{api.name.upper()}__{m.group(2).upper()}"
+        for key, value in api.client.auth.model_dump().items()
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str)
+        for m in PLACEHOLDER.finditer(value)
+        if m.group(1) == "secrets"
+    )
 
 
 def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], dict[str, str]]:
@@ -91,7 +93,11 @@ def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], 
 
 
 def secrets_of(client: ResolvedClient) -> list[str]:
-    """The resolved secret values of a client, in every form they travel in (basic auth is base64)."""
+    """The resolved secret values of a client, in every form they travel in (basic auth is base64).
+
+    `lookup` already protects each `${secrets.x}` it fills in; this adds what it never sees: a
+    secret written as plain text in the auth block, and the base64 `user:password` pair.
+    """
     if client.auth is None:
         return []
     values = [str(v) for k, v in client.auth.items() if k in SECRET_AUTH_FIELDS and v]

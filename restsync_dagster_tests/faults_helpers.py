@@ -9,6 +9,8 @@ from dagster._core.execution.execution_result import ExecutionResult
 from restsync_dagster.config import ApiConfig, ErrorHandling
 from restsync_dagster.simulator import Simulator
 
+from restsync_dagster_tests.helpers import table_rows
+
 # fast retries for tests: the behaviour under test is which requests are sent, not how long it waits
 QUICK = {"backoff_factor": 0.0, "max_retries": 3}
 
@@ -26,6 +28,16 @@ def with_resource(api: ApiConfig, name: str, **updates: Any) -> ApiConfig:
     """The API with one resource's fields replaced (e.g. error_handling, schema_contract)."""
     resources = tuple(r.model_copy(update=updates) if r.name == name else r for r in api.resources)
     return api.model_copy(update={"resources": resources})
+
+
+def with_client(api: ApiConfig, **changes: Any) -> ApiConfig:
+    """The API with client settings changed (e.g. read_ahead_pages)."""
+    return api.model_copy(update={"client": api.client.model_copy(update=changes)})
+
+
+def numbered_pages(records: int, per_page: int = 100) -> int:
+    """Pages a page-number listing takes: those with records, then the empty one that ends it."""
+    return -(-records // per_page) + 1
 
 
 def resource_handling(api: ApiConfig, name: str, **changes: Any) -> ApiConfig:
@@ -57,3 +69,18 @@ def statuses(sim: Simulator, api: str, resource: str) -> list[int]:
 
 def ids_of(rows: Iterable[tuple]) -> list[str]:
     return sorted(str(row[0]) for row in rows)
+
+
+def served_ids(sim: Simulator, api: str, resource: str) -> list[str]:
+    return sorted(str(r["id"]) for r in sim.records(api, resource))
+
+
+def loaded_ids(api: str, resource: str) -> list[str]:
+    return ids_of(table_rows(api, resource, "id"))
+
+
+def assert_exact(sim: Simulator, api: str, resource: str) -> None:
+    """The table holds exactly the records the simulator serves: none missing, none twice."""
+    loaded = loaded_ids(api, resource)
+    assert len(loaded) == len(set(loaded)), f"{api}.{resource}: duplicated rows"
+    assert loaded == served_ids(sim, api, resource), f"{api}.{resource}: {len(loaded)} loaded, {len(served_ids(sim, api, resource))} served"

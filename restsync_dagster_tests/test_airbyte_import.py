@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import pytest
@@ -216,27 +216,26 @@ def test_a_spec_secret_used_in_a_header_or_param_stays_a_secret() -> None:
     assert endpoint["params"] == {"region": "${config.region}"}
 
 
-def _broken_manifest(folder: Path, breaks: Any) -> Path:
+def _incremental_sync_as_text(manifest: dict[str, Any]) -> None:
+    manifest["definitions"]["streams"]["tickets"]["incremental_sync"] = "since yesterday"
+
+
+def _agents_without_name(manifest: dict[str, Any]) -> None:
+    del manifest["definitions"]["streams"]["agents"]["name"]
+
+
+@pytest.mark.parametrize(
+    ("breaks", "names"),
+    [
+        (_incremental_sync_as_text, r"stream 'tickets': cannot convert it \(AttributeError"),
+        (_agents_without_name, r"stream #2 \(no name\): cannot convert it \(KeyError: 'name'\)"),
+    ],
+    ids=["a-malformed-stream-is-named", "a-stream-without-a-name-is-named-by-position"],
+)
+def test_a_malformed_stream_fails_naming_the_file_and_the_stream(tmp_path: Path, breaks: Callable[[dict[str, Any]], None], names: str) -> None:
     manifest = yaml.safe_load((MANIFESTS / "ticket_desk.yaml").read_text(encoding="utf-8"))
     breaks(manifest)
-    path = folder / "broken_manifest.yaml"
+    path = tmp_path / "broken_manifest.yaml"
     path.write_text(yaml.safe_dump(manifest), encoding="utf-8")
-    return path
-
-
-def test_a_malformed_stream_fails_naming_the_file_and_the_stream(tmp_path: Path) -> None:
-    def incremental_sync_as_text(manifest: dict[str, Any]) -> None:
-        manifest["definitions"]["streams"]["tickets"]["incremental_sync"] = "since yesterday"
-
-    path = _broken_manifest(tmp_path, incremental_sync_as_text)
-    with pytest.raises(RestsyncError, match=rf"^{re.escape(str(path))}: stream 'tickets': cannot convert it \(AttributeError"):
-        import_file(path)
-
-
-def test_a_stream_without_a_name_fails_naming_its_position(tmp_path: Path) -> None:
-    def agents_without_name(manifest: dict[str, Any]) -> None:
-        del manifest["definitions"]["streams"]["agents"]["name"]
-
-    path = _broken_manifest(tmp_path, agents_without_name)
-    with pytest.raises(RestsyncError, match=rf"^{re.escape(str(path))}: stream #2 \(no name\): cannot convert it \(KeyError: 'name'\)"):
+    with pytest.raises(RestsyncError, match=rf"^{re.escape(str(path))}: {names}"):
         import_file(path)

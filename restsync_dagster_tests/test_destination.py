@@ -17,7 +17,8 @@ import pytest
 from restsync_dagster.destination import duckdb_path, run_pipeline
 from restsync_dagster.simulator import Simulator
 
-from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
+from restsync_dagster_tests.faults_helpers import assert_exact
+from restsync_dagster_tests.helpers import run_assets, shipped
 
 WRITE_FROM_ANOTHER_PROCESS = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('CREATE TABLE IF NOT EXISTS probe (x INT)')"
 
@@ -34,13 +35,6 @@ def test_the_file_is_held_during_a_run_and_released_after(sim_env: Simulator) ->
     assert writable_by_another_process(duckdb_path("ticket_desk"))
 
 
-def test_a_finished_run_releases_the_file(sim_env: Simulator) -> None:
-    assert run_assets(shipped("ticket_desk"), ["organizations"]).success
-    served = sorted(record["id"] for record in sim_env.records("ticket_desk", "organizations"))
-    assert sorted(row[0] for row in table_rows("ticket_desk", "organizations", "id")) == served
-    assert writable_by_another_process(duckdb_path("ticket_desk"))
-
-
 def test_a_failed_run_releases_the_file(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCES__TICKET_DESK__CLIENT_SECRET", "wrong-secret")
     assert not run_assets(shipped("ticket_desk"), ["organizations"], raise_on_error=False).success
@@ -48,7 +42,7 @@ def test_a_failed_run_releases_the_file(sim_env: Simulator, monkeypatch: pytest.
     assert writable_by_another_process(duckdb_path("ticket_desk"))
 
 
-def test_a_run_opens_the_file_once(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_opens_the_file_once_and_releases_it(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
     real_connect = duckdb.connect
 
@@ -60,6 +54,8 @@ def test_a_run_opens_the_file_once(sim_env: Simulator, monkeypatch: pytest.Monke
     assert run_assets(shipped("ticket_desk"), ["organizations", "agents"]).success
     # state sync, package start and end, two load jobs and a merge, row counts: one file open
     assert opened == [str(duckdb_path("ticket_desk"))]
+    assert_exact(sim_env, "ticket_desk", "organizations")
+    assert writable_by_another_process(duckdb_path("ticket_desk"))  # and the finished run let go of it
 
 
 def test_duckdb_settings_of_the_pipeline_section_apply(sim_env: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:

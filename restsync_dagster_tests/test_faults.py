@@ -30,12 +30,16 @@ from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.conftest import PROJECT_ROOT
 from restsync_dagster_tests.faults_helpers import (
     QUICK,
+    assert_exact,
     failure_text,
     ids_of,
     log_for,
     materialization_metadata,
     resource_handling,
+    loaded_ids,
+    served_ids,
     statuses,
+    with_client,
     with_handling,
     with_resource,
 )
@@ -50,20 +54,6 @@ def own_sim(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulato
         for key, value in sim.env().items():
             monkeypatch.setenv(key, value)
         yield sim
-
-
-def served_ids(sim: Simulator, api: str, resource: str) -> list[str]:
-    return sorted(str(r["id"]) for r in sim.records(api, resource))
-
-
-def loaded_ids(api: str, resource: str) -> list[str]:
-    return ids_of(table_rows(api, resource, "id"))
-
-
-def assert_exact(sim: Simulator, api: str, resource: str) -> None:
-    loaded = loaded_ids(api, resource)
-    assert len(loaded) == len(set(loaded)), f"{api}.{resource}: duplicated rows"
-    assert loaded == served_ids(sim, api, resource), f"{api}.{resource}: {len(loaded)} loaded, {len(served_ids(sim, api, resource))} served"
 
 
 # --- retries ---------------------------------------------------------------------------------------
@@ -179,13 +169,14 @@ def test_a_token_expiring_mid_run_is_renewed_once_without_restarting(sim_env: Si
     """Client-credentials (shared_inbox, directory with scope) and refresh-token (ticket_desk) grants."""
     issued = sim_env.tokens_issued
     sim_env.inject_fault(api_name, "expire_token", resource, after=4)
-    result = run_assets(shipped(api_name), [resource])
+    api = shipped(api_name)
+    result = run_assets(api, [resource])
     assert result.success
     assert_exact(sim_env, api_name, resource)
     seen = statuses(sim_env, api_name, resource)
     # the requests in flight with the expired token (read-ahead) are each refused once, then resent
     assert seen[:4] == [200] * 4 and seen[4] == 401
-    assert 1 <= seen.count(401) <= 1 + shipped(api_name).client.read_ahead_pages
+    assert 1 <= seen.count(401) <= 1 + api.client.read_ahead_pages
     pages = [e for e in log_for(sim_env, api_name, resource) if e["status"] == 200]
     assert len(pages) == len({str(sorted(e["query"].items())) for e in pages}), "a page was fetched twice: the run restarted"
     assert sim_env.tokens_issued - issued == 2
@@ -209,7 +200,7 @@ def test_a_request_retried_after_a_wait_is_signed_with_the_current_token(sim_env
     """dlt resends a retried request as first signed; after a long wait that token may be gone."""
     api = shipped("shared_inbox")
     client = resolve_client(api)
-    auth = build_auth(api.name, client.auth or {}, client.credential_variables)
+    auth = build_auth(api.name, client)
     waiting = ApiSession("shared_inbox", "customers", client.base_url, auth, api.error_handling)
     other = ApiSession("shared_inbox", "users", client.base_url, auth, api.error_handling)
     sim_env.inject_fault("shared_inbox", "status", "customers", count=1, status=503, retry_after="3")
@@ -270,10 +261,11 @@ def test_a_next_link_that_repeats_forever_is_stopped(sim_env: Simulator, api_nam
 @pytest.mark.parametrize(("api_name", "resource"), [("shared_inbox", "customers"), ("directory", "users"), ("messaging", "accounts")])
 def test_endless_empty_pages_that_announce_a_next_page_are_stopped(sim_env: Simulator, api_name: str, resource: str) -> None:
     sim_env.inject_fault(api_name, "empty_page_with_next", resource, count=-1)
-    result = run_assets(shipped(api_name), [resource], raise_on_error=False)
+    api = shipped(api_name)
+    result = run_assets(api, [resource], raise_on_error=False)
     assert not result.success
     assert "empty pages in a row still announce a next page" in failure_text(result)
-    assert len(log_for(sim_env, api_name, resource)) <= 5 + shipped(api_name).client.read_ahead_pages
+    assert len(log_for(sim_env, api_name, resource)) <= 5 + api.client.read_ahead_pages
 
 
 def test_one_empty_page_with_a_next_link_is_followed(sim_env: Simulator) -> None:
@@ -453,8 +445,7 @@ def test_fault_kinds_are_all_known_to_the_control_plane(sim_env: Simulator) -> N
 
 def test_a_short_lived_token_is_renewed_before_it_expires(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # 6 s tokens, 61 pages of at least 150 ms each, one at a time: the run outlives its first token
-    api = shipped("ticket_desk")
-    api = api.model_copy(update={"client": api.client.model_copy(update={"read_ahead_pages": 0})})
+    api = with_client(shipped("ticket_desk"), read_ahead_pages=0)
     with Simulator(port=0, login_port=0, token_ttl_seconds=6, latency_ms=150, counts={"ticket_desk.tickets": 3000}) as sim:
         for key, value in sim.env().items():
             monkeypatch.setenv(key, value)

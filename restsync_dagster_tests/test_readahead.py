@@ -9,8 +9,8 @@ import requests
 from restsync_dagster.readahead import MAX_LISTINGS, ReadAhead, advanced, numeric_step
 from restsync_dagster.simulator import Simulator
 
-from restsync_dagster_tests.faults_helpers import materialization_metadata
-from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
+from restsync_dagster_tests.faults_helpers import assert_exact, log_for, materialization_metadata, numbered_pages, with_client
+from restsync_dagster_tests.helpers import run_assets, shipped
 
 
 def test_numeric_step_is_the_one_integer_parameter_that_grew() -> None:
@@ -84,9 +84,7 @@ def test_one_listing_per_parent_is_not_kept_for_the_whole_run() -> None:
 
 
 def ticket_pages_requested(sim: Simulator) -> Counter:
-    return Counter(
-        int(e["query"].get("page", 1)) for e in sim.request_log if e["resource"] == "tickets" and e["api"] == "service_desk"
-    )
+    return Counter(int(e["query"].get("page", 1)) for e in log_for(sim, "service_desk", "tickets"))
 
 
 def test_numbered_pages_are_read_ahead_and_load_the_same_rows(sim_env: Simulator) -> None:
@@ -94,9 +92,8 @@ def test_numbered_pages_are_read_ahead_and_load_the_same_rows(sim_env: Simulator
     assert api.client.read_ahead_pages == 4
     metadata = materialization_metadata(run_assets(api, ["tickets"]), "tickets")
 
-    served = sorted(r["id"] for r in sim_env.records("service_desk", "tickets"))
-    assert sorted(row[0] for row in table_rows("service_desk", "tickets", "id")) == served
-    pages = -(-len(served) // 100) + 1  # pages with records, then the empty one that ends page-number paging
+    assert_exact(sim_env, "service_desk", "tickets")
+    pages = numbered_pages(len(sim_env.records("service_desk", "tickets")))
     assert metadata["pages"] == pages
     assert metadata["pages_read_ahead"] >= pages - 3  # every page after the three that show the step
     requested = ticket_pages_requested(sim_env)
@@ -106,10 +103,9 @@ def test_numbered_pages_are_read_ahead_and_load_the_same_rows(sim_env: Simulator
 
 
 def test_read_ahead_off_requests_exactly_the_pages(sim_env: Simulator) -> None:
-    api = shipped("service_desk")
-    api = api.model_copy(update={"client": api.client.model_copy(update={"read_ahead_pages": 0})})
+    api = with_client(shipped("service_desk"), read_ahead_pages=0)
     metadata = materialization_metadata(run_assets(api, ["tickets"]), "tickets")
-    pages = -(-len(sim_env.records("service_desk", "tickets")) // 100) + 1
+    pages = numbered_pages(len(sim_env.records("service_desk", "tickets")))
     assert metadata["requests"] == metadata["pages"] == pages
     assert metadata["pages_read_ahead"] == 0
     assert ticket_pages_requested(sim_env) == Counter(range(1, pages + 1))
@@ -121,6 +117,5 @@ def test_a_server_page_cap_breaks_no_offset_listing(sim_env: Simulator) -> None:
     sim_env.inject_fault("ticket_desk", "page_cap", "tickets", cap=7)
     api = shipped("ticket_desk")
     metadata = materialization_metadata(run_assets(api, ["tickets"]), "tickets")
-    served = sorted(str(r["id"]) for r in sim_env.records("ticket_desk", "tickets"))
-    assert sorted(str(row[0]) for row in table_rows("ticket_desk", "tickets", "id")) == served
+    assert_exact(sim_env, "ticket_desk", "tickets")
     assert metadata["pages_read_ahead"] > 0  # offsets 0, 7, 14...: the step is the records received
