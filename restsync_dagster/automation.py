@@ -3,8 +3,9 @@
 - A schedule per API (cron + timezone from the config) runs all its assets: incremental resources
   fetch only what changed, the others reload and merge.
 - A change sensor per API asks the API cheaply whether anything changed since what it saw last
-  (one record, newest first, per incremental resource) and requests a run of exactly the changed
-  resources and their descendants, or says why it skipped.
+  (one record, newest first, per incremental resource; for a delta query, the delta since the
+  sensor's own link) and requests a run of exactly the changed resources and their descendants,
+  or says why it skipped.
 - Children follow parents through declarative automation (see `assets.py`): a child whose parent
   was materialized by a run that did not include it is requested by Dagster's automation sensor.
 """
@@ -34,9 +35,11 @@ from dlt.common import jsonpath
 
 from restsync_dagster.auth import RenewingOAuth2, build_auth
 from restsync_dagster.config import ApiConfig, Resource
+from restsync_dagster.delta import count_changes
 from restsync_dagster.http import ApiSession
 from restsync_dagster.runner import FULL_REFRESH_TAG
-from restsync_dagster.settings import resolve_client, resolve_params
+from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
+from restsync_dagster.source import delta_round
 
 API_TAG = "restsync/api"
 
@@ -130,7 +133,7 @@ def with_descendants(api: ApiConfig, names: set[str]) -> set[str]:
 
 
 def evaluate_changes(api: ApiConfig, cursor: dict[str, Optional[str]]) -> tuple[set[str], dict[str, Optional[str]], list[str]]:
-    """(changed resources, new cursor, notes) from one probe per incremental top-level resource."""
+    """(changed resources, new cursor, notes) from one probe per top-level resource that tracks changes."""
     client = resolve_client(api)
     auth = build_auth(api.name, client)
     changed: set[str] = set()
@@ -138,26 +141,47 @@ def evaluate_changes(api: ApiConfig, cursor: dict[str, Optional[str]]) -> tuple[
     new_cursor = dict(cursor)
     try:
         for resource in api.resources:
-            if resource.incremental is None or resource.parent is not None:
+            if not resource.tracks_changes or resource.parent is not None:
                 continue
             with ApiSession(api.name, resource.name, client.base_url, auth, api.error_handling_for(resource), api.client.allowed_hosts) as session:
-                newest = newest_cursor(api, resource, session, client.base_url)
-            seen = cursor.get(resource.name)
-            if _later(newest, seen):
+                probe = _probe_delta if resource.delta is not None else _probe_cursor
+                is_changed, new_cursor[resource.name], note = probe(api, resource, client, session, cursor.get(resource.name))
+            if is_changed:
                 changed.add(resource.name)
-                new_cursor[resource.name] = newest
-                notes.append(f"{resource.name}: newest {resource.incremental.cursor_path} {newest} > {seen or 'never seen'}")
-            else:
-                notes.append(f"{resource.name}: nothing newer than {seen}")
+            notes.append(f"{resource.name}: {note}")
     finally:
         if isinstance(auth, RenewingOAuth2):
             auth.close()  # every sensor tick builds its own: leave no connection behind
     return changed, new_cursor, notes
 
 
+Probe = tuple[bool, Optional[str], str]  # (changed, the sensor's new cursor for the resource, a note)
+
+
+def _probe_cursor(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Optional[str]) -> Probe:
+    """Changed when the API's newest record is newer than the newest one seen before."""
+    assert resource.incremental is not None
+    newest = newest_cursor(api, resource, session, client.base_url)
+    if _later(newest, seen):
+        return True, newest, f"newest {resource.incremental.cursor_path} {newest} > {seen or 'never seen'}"
+    return False, seen, f"nothing newer than {seen}"
+
+
+def _probe_delta(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Optional[str]) -> Probe:
+    """Changed when the delta since the sensor's own link (first time: from now) has entries."""
+    round_ = delta_round(api, resource, client, session)
+    changes = count_changes(round_, seen)
+    link = round_.next_link or seen  # none: an ignored answer cut the round short, check again next time
+    if seen is None:
+        return True, link, "never checked; its delta is watched from now"
+    if changes:
+        return True, link, f"{changes} change(s) in its delta since the last check"
+    return False, link, "no change in its delta since the last check"
+
+
 def change_sensor(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> Optional[SensorDefinition]:
     """Poll the API's newest records; request a run of only what changed."""
-    if not any(r.incremental and r.parent is None for r in api.resources):
+    if not any(r.tracks_changes and r.parent is None for r in api.resources):
         return None
 
     def evaluate(context: SensorEvaluationContext) -> Any:
@@ -171,7 +195,7 @@ def change_sensor(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> Optional
                 RunRequest(
                     run_key=f"{api.name}:{json.dumps(new_cursor, sort_keys=True)}",
                     asset_selection=[AssetKey([api.name, name]) for name in selection],
-                    tags={API_TAG: api.name, "restsync/reason": "; ".join(n for n in notes if ">" in n)[:200]},
+                    tags={API_TAG: api.name, "restsync/reason": "; ".join(n for n in notes if n.split(":", 1)[0] in changed)[:200]},
                 )
             ],
             cursor=json.dumps(new_cursor),

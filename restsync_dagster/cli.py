@@ -59,9 +59,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"  schedule {api.name}_schedule: '{schedule.cron}' {schedule.timezone}"
             f" ({'running' if schedule.enabled else 'stopped'} by default)"
         )
-        if any(r.incremental and r.parent is None for r in api.resources):
+        if any(r.tracks_changes and r.parent is None for r in api.resources):
             print(
-                f"  sensor   {api.name}_changes: probes incremental resources every {api.sensor.minimum_interval_seconds}s"
+                f"  sensor   {api.name}_changes: probes incremental and delta resources every {api.sensor.minimum_interval_seconds}s"
                 f" ({'running' if api.sensor.enabled else 'stopped'} by default)"
             )
         for resource in api.resources:
@@ -70,6 +70,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 extra.append(f"parent={resource.parent}")
             if resource.incremental:
                 extra.append(f"incremental={resource.incremental.cursor_path} via ?{resource.incremental.param}=")
+            if resource.delta:
+                extra.append(f"delta from {resource.delta.path}")
             print(f"  - {resource.name:28} {resource.endpoint.path}  {' '.join(extra)}".rstrip())
     for error in errors:
         print(f"error  {error}", file=sys.stderr)

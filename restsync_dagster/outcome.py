@@ -15,6 +15,7 @@ import dlt
 from dagster import MetadataValue
 
 from restsync_dagster.config import ApiConfig
+from restsync_dagster.delta import stored_delta_link
 
 
 def count_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
@@ -35,8 +36,12 @@ def count_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
 
 
 def cursor_reached(pipeline_state: Mapping[str, Any], api: ApiConfig, resource_name: str) -> Optional[str]:
-    """The incremental cursor value the resource's state holds after the load (None: not incremental)."""
-    incremental = api.resource(resource_name).incremental
+    """The incremental cursor value (or, for a delta query, the next round's link) the resource's
+    state holds after the load (None: it fetches everything each run)."""
+    resource = api.resource(resource_name)
+    if resource.delta is not None:
+        return stored_delta_link(pipeline_state, api.name, resource_name)
+    incremental = resource.incremental
     if incremental is None:
         return None
     resource_state = pipeline_state.get("sources", {}).get(api.name, {}).get("resources", {}).get(resource_name, {})
@@ -47,27 +52,31 @@ def cursor_reached(pipeline_state: Mapping[str, Any], api: ApiConfig, resource_n
 
 @dataclass(frozen=True)
 class TableOutcome:
-    """Rows a run inserted and updated in one table, from counts before and after and rows loaded."""
+    """Rows a run inserted, updated and deleted in one table, from counts before and after, rows
+    loaded, and the removed entries a delta query read (each loaded as a row the merge deletes)."""
 
     rows_loaded: int
     rows_before: Optional[int]
     rows_after: Optional[int]
+    rows_deleted: Optional[int] = None  # None: the resource does not track deletions
 
     @property
     def rows_inserted(self) -> int:
         if self.rows_after is None:
             return 0
-        return max(self.rows_after - (self.rows_before or 0), 0)
+        return max(self.rows_after - (self.rows_before or 0) + (self.rows_deleted or 0), 0)
 
     @property
     def rows_updated(self) -> int:
-        return max(self.rows_loaded - self.rows_inserted, 0)
+        return max(self.rows_loaded - (self.rows_deleted or 0) - self.rows_inserted, 0)
 
     def metadata(self) -> dict[str, MetadataValue]:
         values: dict[str, MetadataValue] = {
             "rows_inserted": MetadataValue.int(self.rows_inserted),
             "rows_updated": MetadataValue.int(self.rows_updated),
         }
+        if self.rows_deleted is not None:
+            values["rows_deleted"] = MetadataValue.int(self.rows_deleted)
         if self.rows_after is not None:
             values["dagster/row_count"] = MetadataValue.int(self.rows_after)  # shown by the UI as the table's size
         return values

@@ -171,7 +171,7 @@ def _run_phase(
         duration = time.monotonic() - started
         after = count_rows(pipeline, names)
     for event in events:
-        yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration)
+        yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration, built.removed)
 
 
 def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
@@ -263,15 +263,27 @@ def with_request_stats(event: Any, stats: Mapping[str, RequestStats]) -> Any:
 
 
 def with_outcome(
-    event: Any, api: ApiConfig, pipeline_state: Mapping[str, Any], before: Mapping[str, int], after: Mapping[str, int], duration: float
+    event: Any,
+    api: ApiConfig,
+    pipeline_state: Mapping[str, Any],
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    duration: float,
+    removed: Optional[Mapping[str, int]] = None,
 ) -> Any:
-    """Add rows inserted/updated, the table's size, the cursor reached and the load's duration."""
+    """Add rows inserted/updated (and deleted, for a delta query), the table's size, the cursor
+    reached and the load's duration."""
     if not isinstance(event, MaterializeResult) or event.asset_key is None:
         return event
     name = event.asset_key.path[-1]
     metadata = dict(event.metadata or {})
     loaded = metadata.get("rows_loaded")
-    outcome = TableOutcome(rows_loaded=int(getattr(loaded, "value", loaded) or 0), rows_before=before.get(name), rows_after=after.get(name))
+    outcome = TableOutcome(
+        rows_loaded=int(getattr(loaded, "value", loaded) or 0),
+        rows_before=before.get(name),
+        rows_after=after.get(name),
+        rows_deleted=(removed or {}).get(name),
+    )
     metadata.update(outcome.metadata())
     metadata["duration_seconds"] = MetadataValue.float(round(duration, 3))
     cursor = cursor_reached(pipeline_state, api, name)

@@ -23,6 +23,7 @@ from requests.auth import AuthBase
 from restsync_dagster.auth import RenewingOAuth2, build_auth
 from restsync_dagster.children import child_resource, compiled_data_selector
 from restsync_dagster.config import ApiConfig, Resource
+from restsync_dagster.delta import DeltaRound, delta_resource
 from restsync_dagster.http import ApiSession, RequestStats
 from restsync_dagster.paginators import build_paginator
 from restsync_dagster.ratelimit import budget_for
@@ -38,6 +39,12 @@ class BuiltSource:
     source: DltSource
     sessions: list[ApiSession] = field(default_factory=list)
     auth: Optional[AuthBase] = None
+    delta_rounds: list[DeltaRound] = field(default_factory=list)
+
+    @property
+    def removed(self) -> dict[str, int]:
+        """Entries of records deleted upstream that each delta resource read in this run."""
+        return {round_.resource.name: round_.removed for round_ in self.delta_rounds}
 
     @property
     def stats(self) -> dict[str, RequestStats]:
@@ -95,6 +102,7 @@ def build_source(
     auth = build_auth(api.name, client)
     needed = _with_ancestors(api, selected, stop_at=set(stored_parents) - selected)
     sessions: list[ApiSession] = []
+    rounds: list[DeltaRound] = []
     built: dict[str, DltResource] = {}
     for resource in _topological(api):
         if resource.name not in needed:
@@ -104,7 +112,12 @@ def build_source(
             continue
         session = _session(api, resource, client, auth)
         sessions.append(session)
-        if resource.parent is None:
+        if resource.parent is None and resource.delta is not None and resource.name in selected:
+            rounds.append(delta_round(api, resource, client, session))
+            built[resource.name] = delta_resource(rounds[-1], resolve_params(api, resource)[0], resource_hints(resource))
+        elif resource.parent is None:
+            # a delta resource crawled only to feed its children reads its whole list, as its rows
+            # are not loaded: a delta round would give the children only the changed parents
             built[resource.name] = _top_level_resource(api, resource, client, session, incremental=resource.name in selected)
         else:
             params, headers = resolve_params(api, resource)
@@ -121,7 +134,7 @@ def build_source(
                 hints=resource_hints(resource),
             )
     source = _as_source(api, list(built.values())).with_resources(*sorted(selected))
-    return BuiltSource(source=source, sessions=sessions, auth=auth)
+    return BuiltSource(source=source, sessions=sessions, auth=auth, delta_rounds=rounds)
 
 
 def compile_endpoint(
@@ -176,6 +189,15 @@ def _top_level_resource(
         "resources": [compile_endpoint(api, resource, params, headers, incremental=incremental)],
     }
     return rest_api_resources(config)[0]  # type: ignore[arg-type]
+
+
+def delta_round(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> DeltaRound:
+    """A delta round of the resource over `session`, paged and hooked as its config says."""
+    headers = resolve_params(api, resource)[1]
+    return DeltaRound(
+        api, resource, session, client.base_url, {**client.headers, **headers},
+        make_paginator=lambda: _paginator(api, resource), hooks=_hooks(api, resource),
+    )
 
 
 def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: Any) -> ApiSession:

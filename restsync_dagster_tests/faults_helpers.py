@@ -1,4 +1,5 @@
-"""Helpers the fault, bad-input and secret tests share: config variants, failure text, metadata."""
+"""Helpers the fault, bad-input, secret and incremental tests share: config variants, failure text,
+metadata, a run that dies before its load."""
 
 from __future__ import annotations
 
@@ -84,3 +85,16 @@ def assert_exact(sim: Simulator, api: str, resource: str) -> None:
     loaded = loaded_ids(api, resource)
     assert len(loaded) == len(set(loaded)), f"{api}.{resource}: duplicated rows"
     assert loaded == served_ids(sim, api, resource), f"{api}.{resource}: {len(loaded)} loaded, {len(served_ids(sim, api, resource))} served"
+
+
+def die_before_load(api: ApiConfig, resources: set[str]) -> None:
+    """What a run that extracts and normalizes, then dies before loading, leaves behind: its
+    cursors (or delta links) moved only in the local state, a normalized package never loaded."""
+    from restsync_dagster.destination import make_pipeline
+    from restsync_dagster.source import build_source
+
+    pipeline = make_pipeline(api.name)
+    pipeline.sync_destination()
+    pipeline.extract(build_source(api, resources).source)
+    pipeline.normalize()
+    assert pipeline.list_normalized_load_packages()

@@ -6,15 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, RunRequest, build_sensor_context
 
 from restsync_dagster.automation import api_job, change_sensor
 from restsync_dagster.definitions import build_definitions
-from restsync_dagster.destination import make_pipeline
 from restsync_dagster.simulator import Simulator
-from restsync_dagster.source import build_source
 
-from restsync_dagster_tests.faults_helpers import materialization_metadata, numbered_pages
+from restsync_dagster_tests.faults_helpers import assert_exact, die_before_load, log_for, materialization_metadata, numbered_pages
 from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
 
 
@@ -57,26 +56,22 @@ def test_a_run_killed_between_extract_and_load_loses_nothing(sim_env: Simulator)
     api = shipped("service_desk")
     assert run_assets(api, ["tickets"]).success
     sim_env.mutate("service_desk", "tickets", updates=5, inserts=3)
-    # a run that extracts and normalizes, then dies before loading: its cursor moved only locally
-    pipeline = make_pipeline("service_desk")
-    pipeline.sync_destination()
-    pipeline.extract(build_source(api, {"tickets"}).source)
-    pipeline.normalize()
-    assert pipeline.list_normalized_load_packages()
+    die_before_load(api, {"tickets"})
 
     assert run_assets(api, ["tickets"]).success
     assert_tickets_match(sim_env)
 
 
-def test_the_cursor_lives_with_the_data_and_survives_a_wiped_dlt_home(sim_env: Simulator, workdir: Path) -> None:
-    api = shipped("service_desk")
-    assert run_assets(api, ["tickets"]).success
+@pytest.mark.parametrize("api_name, resource", [("service_desk", "tickets"), ("directory", "users")], ids=["cursor", "delta link"])
+def test_the_cursor_lives_with_the_data_and_survives_a_wiped_dlt_home(sim_env: Simulator, workdir: Path, api_name: str, resource: str) -> None:
+    api = shipped(api_name)
+    assert run_assets(api, [resource]).success
     shutil.rmtree(workdir / "dlt")
-    sim_env.mutate("service_desk", "tickets", updates=2)
+    sim_env.mutate(api_name, resource, updates=2, inserts=1)
     sim_env.clear_request_log()
-    assert run_assets(api, ["tickets"]).success
-    assert len(requests_for(sim_env, "tickets")) <= 2
-    assert_tickets_match(sim_env)
+    assert run_assets(api, [resource]).success
+    assert len(log_for(sim_env, api_name, resource)) <= 2  # the changes, not the 5 (tickets) or 7 (users) pages of all
+    assert_exact(sim_env, api_name, resource)
 
 
 def test_a_child_alone_then_its_parent_alone_loses_no_parent_change(sim_env: Simulator) -> None:

@@ -245,3 +245,120 @@ def test_an_inserted_record_updated_later_is_served_once() -> None:
     assert len(ids) == len(set(ids)) == 25 and set(inserted) <= set(ids)
     since = sim.store.resource("service_desk", "tickets").view(since=datetime(2000, 1, 1, tzinfo=timezone.utc))
     assert len(since.slice(0, len(since))) == len(set(since.slice(0, len(since)))) == 25
+
+
+# --- directory: Graph-style delta queries ----------------------------------------------------------------
+def directory_session(sim: Simulator) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token(sim, 'directory')}"
+    return session
+
+
+def delta_round(session: requests.Session, url: str, params: Any = None, after_first_page: Any = None) -> tuple[list[dict[str, Any]], str, list[dict[str, Any]]]:
+    """Follow one delta round from `url` to its delta link: (entries, delta link, page bodies)."""
+    entries: list[dict[str, Any]] = []
+    bodies: list[dict[str, Any]] = []
+    next_url: Any = url
+    for _ in range(1000):
+        response = session.get(next_url, params=params if not bodies else None, timeout=5)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        bodies.append(body)
+        entries += body["value"]
+        if len(bodies) == 1 and after_first_page:
+            after_first_page()
+        next_url = body.get("@odata.nextLink")
+        if not next_url:
+            assert "@odata.deltaLink" in body, body
+            return entries, body["@odata.deltaLink"], bodies
+        assert "@odata.deltaLink" not in body
+    raise AssertionError("the delta round did not end")
+
+
+def merged(mirror: dict[str, dict[str, Any]], entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a client holds after applying a round: upsert on the id, drop the removed."""
+    for entry in entries:
+        if "@removed" in entry:
+            mirror.pop(entry["id"], None)
+        else:
+            mirror[entry["id"]] = entry
+    return mirror
+
+
+@pytest.mark.parametrize(("resource", "size"), [("users", 700), ("groups", 80)])
+def test_directory_delta_first_round_pages_like_the_listing_and_ends_with_a_delta_link(sim: Simulator, resource: str, size: int) -> None:
+    resource_url = f"{sim.base_url('directory')}/v1/resource/{resource}"
+    entries, link, bodies = delta_round(directory_session(sim), f"{resource_url}/delta", params={"$top": 50})
+    ids = [e["id"] for e in entries]
+    assert ids == [r["id"] for r in sim.records("directory", resource)] == [r["id"] for r in walk(sim, "directory", f"/v1/resource/{resource}", **{"$top": 50})]
+    assert len(ids) == len(set(ids)) == size
+    assert [len(b["value"]) for b in bodies] == [50] * (size // 50) + ([size % 50] if size % 50 else [])
+    assert all("@odata.nextLink" in b for b in bodies[:-1]) and "@odata.nextLink" not in bodies[-1]
+    assert all(b["@odata.nextLink"].startswith(f"{resource_url}/delta?") and "$skiptoken=" in b["@odata.nextLink"] for b in bodies[:-1])
+    assert link.startswith(f"{resource_url}/delta?$deltatoken=")
+
+
+def test_directory_delta_round_returns_the_changes_and_the_removals(sim: Simulator) -> None:
+    session = directory_session(sim)
+    url = sim.base_url("directory") + "/v1/resource/users/delta"
+    _, link, _ = delta_round(session, url, params={"$top": 999})
+    changed = sim.mutate("directory", "users", updates=3, inserts=2, deletes=2)
+    entries, new_link, bodies = delta_round(session, link, params={"$top": 2})
+    current = {r["id"]: r for r in sim.records("directory", "users")}
+    records = [e for e in entries if "@removed" not in e]
+    assert sorted(e["id"] for e in records) == sorted(changed["updated"] + changed["inserted"])
+    assert all(e == current[e["id"]] for e in records)
+    removed = [e for e in entries if "@removed" in e]
+    assert sorted(removed, key=lambda e: e["id"]) == [{"id": i, "@removed": {"reason": "deleted"}} for i in sorted(changed["deleted"])]
+    token = link.split("$deltatoken=", 1)[1]
+    assert len(bodies) == 4 and all(f"$deltatoken={token}" in b["@odata.nextLink"] for b in bodies[:-1])
+    assert new_link != link and new_link.startswith(url + "?$deltatoken=")
+    quiet = session.get(new_link, timeout=5).json()
+    assert quiet["value"] == [] and "@odata.nextLink" not in quiet and quiet["@odata.deltaLink"].startswith(url + "?$deltatoken=")
+
+
+def test_directory_delta_a_change_while_paging_comes_in_the_next_round(sim: Simulator) -> None:
+    session = directory_session(sim)
+    url = sim.base_url("directory") + "/v1/resource/users/delta"
+    before = [r["id"] for r in sim.records("directory", "users")]
+    during: list[dict[str, list[Any]]] = []
+    mutate = lambda **counts: during.append(sim.mutate("directory", "users", **counts))  # noqa: E731
+    first, link, _ = delta_round(session, url, params={"$top": 50}, after_first_page=lambda: mutate(updates=20, inserts=5, deletes=20))
+    # records deleted while the client paged shift nothing: every record that lived through the round is in it
+    assert set(before) - set(during[0]["deleted"]) <= {e["id"] for e in first}
+    second, link, _ = delta_round(session, link, params={"$top": 7}, after_first_page=lambda: mutate(updates=10, inserts=3, deletes=10))
+    third, link, _ = delta_round(session, link, params={"$top": 7})
+    touched = [set(d["updated"] + d["inserted"] + d["deleted"]) for d in during]
+    # a change during a round is in the next one; a record changed again meanwhile may come only in the later round
+    assert {e["id"] for e in second} >= touched[0] - touched[1] and {e["id"] for e in third} >= touched[1]
+    assert {e["id"] for e in second} | {e["id"] for e in third} >= touched[0]
+    mirror = merged(merged(merged({}, first), second), third)
+    assert mirror == {r["id"]: r for r in sim.records("directory", "users")}
+
+
+def test_directory_delta_latest_and_malformed_tokens(sim: Simulator) -> None:
+    session = directory_session(sim)
+    url = sim.base_url("directory") + "/v1/resource/users/delta"
+    latest = session.get(url, params={"$deltatoken": "latest"}, timeout=5).json()
+    assert latest["value"] == [] and "@odata.nextLink" not in latest
+    updated = sim.mutate("directory", "users", updates=1)["updated"]
+    entries, _, _ = delta_round(session, latest["@odata.deltaLink"])
+    assert [e["id"] for e in entries] == updated
+    for params in ({"$deltatoken": "not-a-token"}, {"$deltatoken": "aGVsbG8"}, {"$skiptoken": "garbage!"}):
+        response = session.get(url, params=params, timeout=5)
+        assert response.status_code == 400, params
+        error = response.json()["error"]
+        assert error["code"] == "badRequest" and "$" in error["message"] and "garbage" not in error["message"]
+
+
+def test_directory_delta_needs_the_bearer_token_and_shares_the_faults_and_log(sim: Simulator) -> None:
+    url = sim.base_url("directory") + "/v1/resource/users/delta"
+    assert requests.get(url, timeout=5).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer forged"}, timeout=5).status_code == 401
+    session = directory_session(sim)
+    sim.inject_fault("directory", "status", "users", status=503, retry_after="1")
+    assert session.get(url, timeout=5).status_code == 503
+    assert session.get(url, timeout=5).status_code == 200
+    log = [e for e in sim.request_log if e["path"] == "/directory/v1/resource/users/delta"]
+    assert [(e["resource"], e["status"]) for e in log] == [("users", 401), ("users", 401), ("users", 503), ("users", 200)]
+    assert requests.get(sim.base_url("messaging") + "/v1/accounts/delta", headers={"Authorization": "Bearer sim-messaging-token"}, timeout=5).status_code == 404

@@ -35,6 +35,8 @@ class Listing:
     next_url: Optional[str] = None  # overrides the style's next link (faults)
     no_next: bool = False  # the listing ends here whatever is left (fault: empty_page)
     force_next: bool = False  # a next page is announced even past the end (fault: empty_page_with_next)
+    skiptoken: Optional[str] = None  # the next page's $skiptoken when pages are keyed, not offsets (delta rounds)
+    delta_token: Optional[str] = None  # a delta round: its last page links to the next round with this $deltatoken
 
     @property
     def has_more(self) -> bool:
@@ -115,18 +117,24 @@ def _link_body(listing: Listing) -> tuple[Any, dict[str, str]]:
 
 
 # --- directory: OData ------------------------------------------------------------------------------
+def odata_top(q: dict[str, str]) -> int:
+    return _bounded(q.get("$top"), 100, 999)
+
+
 def _odata_page(q: dict[str, str]) -> Page:
-    limit = _bounded(q.get("$top"), 100, 999)
     token = q.get("$skiptoken")
-    return Page(_decode(token) if token else 0, limit)
+    return Page(_decode(token) if token else 0, odata_top(q))
 
 
 def _odata_body(listing: Listing) -> tuple[Any, dict[str, str]]:
     body: dict[str, Any] = {"@odata.context": f"{listing.base_url}/$metadata#{listing.resource}", "value": listing.items}
     if listing.next_url or listing.has_more:
+        skiptoken = listing.skiptoken or _encode(listing.offset + listing.limit)
         body["@odata.nextLink"] = listing.next_url or (
-            f"{listing.base_url}?{_with(listing.query, **{'$skiptoken': _encode(listing.offset + listing.limit), '$top': listing.limit})}"
+            f"{listing.base_url}?{_with(listing.query, **{'$skiptoken': skiptoken, '$top': listing.limit})}"
         )
+    elif listing.delta_token is not None:
+        body["@odata.deltaLink"] = f"{listing.base_url}?{_with({}, **{'$deltatoken': listing.delta_token})}"
     return body, {}
 
 

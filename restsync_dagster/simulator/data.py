@@ -13,7 +13,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 BASE_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 BASE_SPAN = timedelta(days=730)
@@ -67,7 +67,17 @@ class Overlay:
     updated: dict[int, dict[str, Any]] = field(default_factory=dict)
     inserted: dict[int, dict[str, Any]] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
+    deleted_at: dict[int, datetime] = field(default_factory=dict)  # when each went: delta rounds report removals since a moment
     version: int = 0
+
+
+class Change(NamedTuple):
+    """A record updated, inserted or deleted, as a delta round reports it."""
+
+    moment: datetime
+    id: str  # the id as text: with `moment`, the order of a delta round
+    number: int
+    record: Optional[dict[str, Any]]  # None: deleted
 
 
 class ResourceData:
@@ -110,6 +120,19 @@ class ResourceData:
         if 1 <= number <= self.count:
             return self.make(number, self.base_updated(number, self.count))
         return None
+
+    def changes(self, since: datetime, until: datetime) -> list[Change]:
+        """What changed in [since, until), oldest first, ties by id: one delta round's records.
+
+        Updated and inserted records count with their updated timestamp (the clock when they
+        changed), deleted ones with their deletion time; a record changed again later leaves the window.
+        """
+        with self.lock:
+            overlay = self.overlay
+            current = {**overlay.inserted, **overlay.updated}
+            found = [Change(parse_iso(r[self.spec.updated_field]), str(r["id"]), n, dict(r)) for n, r in current.items() if n not in overlay.deleted]
+            found += [Change(moment, str(self.spec.id_format(n)), n, None) for n, moment in overlay.deleted_at.items()]
+        return sorted((c for c in found if since <= c.moment < until), key=lambda c: (c.moment, c.id))
 
     # --- views (ordered id lists, cached per overlay version) ----------------------------------
     def view(self, since: Optional[datetime] = None, descending: bool = False) -> "View":
@@ -167,6 +190,15 @@ class View:
             positions = [total - 1 - p for p in range(offset, min(offset + limit, total))]
             return [self._at(p) for p in positions]
         return [self._at(p) for p in range(offset, min(offset + limit, total))]
+
+    def rank(self, number: int) -> int:
+        """How many positions hold a number <= `number`: where a page keyed on the last number served
+        starts. Only for the plain view (no `since`, ascending), whose numbers ascend."""
+        before = 0
+        if number >= self.base.start:
+            upto = min(number, self.base.stop - 1)
+            before = (upto - self.base.start + 1) - bisect.bisect_right(self.touched, upto)
+        return before + bisect.bisect_right(self.extra, number)
 
     def _at(self, position: int) -> int:
         if position >= self.base_len:

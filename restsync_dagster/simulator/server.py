@@ -18,10 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from restsync_dagster.simulator.apis import STYLES, Listing, _encode, since_of
+from restsync_dagster.simulator.apis import STYLES, Listing, _encode, odata_top, since_of
 from restsync_dagster.simulator.auth import TokenIssuer, basic_user, bearer
 from restsync_dagster.simulator.catalog import APIS
 from restsync_dagster.simulator.data import BASE_START
+from restsync_dagster.simulator.delta import DELTA_APIS, DeltaError, delta_listing, graph_error
 from restsync_dagster.simulator.store import Store
 
 TOKEN_PATHS = {"shared_inbox": "/v2/oauth2/token", "ticket_desk": "/oauth/v2/token"}
@@ -79,10 +80,14 @@ class SimulatorState:
         self.routes = self._routes()
 
     def _routes(self) -> dict[str, list[tuple[re.Pattern[str], str, bool]]]:
+        """(path pattern, resource, is its delta route) per API: each listing, and `<path>/delta` where
+        the API has Graph-style delta queries (top-level resources only, as in Graph)."""
         routes: dict[str, list[tuple[re.Pattern[str], str, bool]]] = {api: [] for api in APIS}
         for (api, name), data in self.store.data.items():
             pattern = re.escape(data.spec.path).replace(r"\{id\}", "(?P<parent>[^/]+)")
-            routes[api].append((re.compile(f"^{pattern}/?$"), name, data.spec.parent is not None))
+            routes[api].append((re.compile(f"^{pattern}/?$"), name, False))
+            if api in DELTA_APIS and data.spec.parent is None:
+                routes[api].append((re.compile(f"^{pattern}/delta/?$"), name, True))
         return routes
 
     def add_fault(self, api: str, kind: str, resource: Optional[str], count: int, params: dict[str, Any]) -> int:
@@ -261,7 +266,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- API requests -----------------------------------------------------------------------------------
     def _api_get(self, api: str, rest: str, query: dict[str, str]) -> None:
         state = self.state
-        route = next(((name, m.groupdict().get("parent")) for pattern, name, _ in state.routes[api] if (m := pattern.match(rest))), None)
+        route = next(((name, m.groupdict().get("parent"), delta) for pattern, name, delta in state.routes[api] if (m := pattern.match(rest))), None)
         resource = route[0] if route else None
         entry: dict[str, Any] = {"api": api, "resource": resource, "method": "GET", "path": f"/{api}{rest}", "query": query, "ts": time.time()}
         self._entry = entry
@@ -273,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["status"] = status
             state.log(entry)
 
-    def _serve(self, api: str, rest: str, query: dict[str, str], route: Optional[tuple[str, Optional[str]]], entry: dict[str, Any]) -> int:
+    def _serve(self, api: str, rest: str, query: dict[str, str], route: Optional[tuple[str, Optional[str], bool]], entry: dict[str, Any]) -> int:
         state = self.state
         if state.latency:
             time.sleep(state.latency)
@@ -308,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             self._send(404, {"error": "not_found", "path": f"/{api}{rest}"})
             return 404
-        name, parent_id = route
+        name, parent_id, delta = route
         parent_id = unquote(parent_id) if parent_id is not None else None
         cap_fault = state.take_fault(api, name, CAP_FAULTS)
         if cap_fault:
@@ -318,7 +323,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": "missing_parameter", "parameter": "email"})
             return 400
         try:
-            listing = self._listing(api, name, parent_id, query, rest)
+            listing = self._listing(api, name, parent_id, query, rest, delta)
+        except DeltaError as exc:
+            self._send(400, graph_error(exc))
+            return 400
         except ValueError as exc:
             self._send(400, {"error": "bad_request", "detail": str(exc)})
             return 400
@@ -343,10 +351,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body, headers)
         return 200
 
-    def _listing(self, api: str, name: str, parent_id: Optional[str], query: dict[str, str], rest: str) -> Optional[Listing]:
+    def _listing(self, api: str, name: str, parent_id: Optional[str], query: dict[str, str], rest: str, delta: bool = False) -> Optional[Listing]:
         store = self.state.store
         style = STYLES[api]
         base_url = f"http://{self._host()}/{api}{rest}"
+        if delta:
+            return delta_listing(store.resource(api, name), query, base_url, odata_top(query))
         if parent_id is not None:
             rows = store.children(api, name, parent_id)
             if rows is None:
@@ -419,6 +429,8 @@ class Handler(BaseHTTPRequestHandler):
         for fault in faults:
             column = fault.params.get("field", "extra_field")
             for record in listing.items:
+                if "@removed" in record:  # a delta round's removed entry: only an id, no fields to drift
+                    continue
                 if fault.kind == "schema_add_field":
                     record[column] = fault.params.get("value", "new")
                 elif fault.kind == "schema_remove_field":

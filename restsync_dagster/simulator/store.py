@@ -131,6 +131,7 @@ class Store:
             updated.append(record["id"])
         for number in picks[updates : updates + deletes]:
             overlay.deleted.add(number)
+            overlay.deleted_at[number] = now()
             overlay.updated.pop(number, None)
             deleted.append(data.spec.id_format(number))
         next_number = max([data.count, *overlay.inserted]) + 1
@@ -155,6 +156,7 @@ class Store:
             touched_parents.add(pid)
         for pid, child in rng.sample(pairs, min(deletes, len(pairs))):
             overlay.deleted.add(int(child["id"]))
+            overlay.deleted_at[int(child["id"])] = now()
             deleted.append(child["id"])
             touched_parents.add(pid)
         parent_ids = list(by_parent) or []

@@ -1,0 +1,135 @@
+"""Graph-style delta queries (directory users and groups): a first round reads everything, later
+runs only the changes, deletions included; the link lives with the data (a wiped dlt home:
+test_incremental.py); the sensor follows it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import build_sensor_context
+
+from restsync_dagster.automation import api_job, change_sensor
+from restsync_dagster.config import load_api_config
+from restsync_dagster.delta import DELETED_COLUMN
+from restsync_dagster.errors import ConfigErrors
+from restsync_dagster.simulator import Simulator
+
+from restsync_dagster_tests.faults_helpers import assert_exact, die_before_load, log_for, materialization_metadata
+from restsync_dagster_tests.helpers import CONFIGS, run_assets, shipped, table_rows
+
+
+def names_by_id(sim: Simulator) -> dict[str, str]:
+    return {r["id"]: r["displayName"] for r in sim.records("directory", "users")}
+
+
+def loaded_names_by_id() -> dict[str, str]:
+    return {row[0]: row[1] for row in table_rows("directory", "users", "id, display_name")}
+
+
+def test_the_first_run_reads_every_record_through_the_delta_and_keeps_its_link(sim_env: Simulator) -> None:
+    result = run_assets(shipped("directory"), ["users"])
+    assert result.success
+    requests = log_for(sim_env, "directory", "users")
+    assert requests and all(e["path"].endswith("/users/delta") for e in requests)
+    assert not any("$deltatoken" in e["query"] for e in requests)  # a first round starts from the delta path
+    assert_exact(sim_env, "directory", "users")
+    assert "$deltatoken" in materialization_metadata(result, "users")["incremental_cursor"]
+
+
+def test_a_later_run_reads_only_the_changes_and_deletes_what_was_removed(sim_env: Simulator) -> None:
+    api = shipped("directory")
+    assert run_assets(api, ["users"]).success
+    changes = sim_env.mutate("directory", "users", updates=3, inserts=2, deletes=2)
+    sim_env.clear_request_log()
+
+    result = run_assets(api, ["users"])
+
+    assert result.success
+    requests = log_for(sim_env, "directory", "users")
+    assert len(requests) == 1 and "$deltatoken" in requests[0]["query"]  # one page of changes, not 7 of users
+    assert_exact(sim_env, "directory", "users")
+    assert not set(changes["deleted"]) & set(loaded_names_by_id())
+    assert loaded_names_by_id() == names_by_id(sim_env)  # the updated names too
+    metadata = materialization_metadata(result, "users")
+    assert (metadata["rows_inserted"], metadata["rows_updated"], metadata["rows_deleted"]) == (2, 3, 2)
+    assert table_rows("directory", "users", f"count(*) FILTER (WHERE {DELETED_COLUMN})") == [(0,)]
+
+
+def test_a_run_that_died_before_its_load_leaves_the_link_where_the_data_is(sim_env: Simulator) -> None:
+    api = shipped("directory")
+    assert run_assets(api, ["users"]).success
+    sim_env.mutate("directory", "users", updates=2, deletes=1)
+    die_before_load(api, {"users"})
+
+    assert run_assets(api, ["users"]).success
+    assert_exact(sim_env, "directory", "users")
+    assert loaded_names_by_id() == names_by_id(sim_env)
+
+
+def test_a_full_refresh_starts_a_new_round(sim_env: Simulator) -> None:
+    from dagster import AssetKey, materialize
+    from dagster_dlt import DagsterDltResource
+
+    from restsync_dagster.assets import build_api_assets
+
+    api = shipped("directory")
+    assert run_assets(api, ["users"]).success
+    sim_env.clear_request_log()
+    result = materialize(
+        [build_api_assets(api)], resources={"dlt": DagsterDltResource()},
+        selection=[AssetKey(["directory", "users"])], tags={"restsync/full_refresh": "true"},
+    )
+    assert result.success
+    requests = log_for(sim_env, "directory", "users")
+    assert requests and all(e["path"].endswith("/users/delta") and "$deltatoken" not in e["query"] for e in requests)
+    assert_exact(sim_env, "directory", "users")
+
+
+def test_the_change_sensor_follows_the_delta_with_a_link_of_its_own(sim_env: Simulator) -> None:
+    api = shipped("directory")
+    sensor = change_sensor(api, api_job(api))
+    assert sensor is not None
+    first = sensor.evaluate_tick(build_sensor_context(cursor=None))
+    assert {key.path[1] for r in first.run_requests for key in r.asset_selection} == {"users", "groups"}
+    # the first check reads no record: it asks for a link that stands for now
+    assert all(e["query"].get("$deltatoken") == "latest" for e in sim_env.request_log if e["api"] == "directory" and e["path"].endswith("/delta"))
+
+    quiet = sensor.evaluate_tick(build_sensor_context(cursor=first.cursor))
+    assert not quiet.run_requests and "users: no change in its delta" in (quiet.skip_message or "")
+
+    sim_env.mutate("directory", "users", deletes=1)
+    changed = sensor.evaluate_tick(build_sensor_context(cursor=quiet.cursor))
+    assert [sorted(key.path[1] for key in r.asset_selection) for r in changed.run_requests] == [["users"]]
+    assert "users: 1 change(s)" in changed.run_requests[0].tags["restsync/reason"]
+    assert json.loads(changed.cursor)["users"] != json.loads(quiet.cursor)["users"]
+
+
+def test_a_delta_with_an_incremental_cursor_is_refused_naming_file_and_resource(tmp_path: Path) -> None:
+    text = (CONFIGS / "directory.yaml").read_text().replace(
+        "    delta:\n      path: /v1/resource/users/delta\n",
+        "    delta:\n      path: /v1/resource/users/delta\n"
+        "    incremental: {cursor_path: lastModifiedDateTime, param: since, initial_value: '2024-01-01'}\n",
+    )
+    broken = tmp_path / "directory.yaml"
+    broken.write_text(text)
+    with pytest.raises(ConfigErrors) as raised:
+        load_api_config(broken)
+    message = str(raised.value)
+    assert "directory.yaml" in message and "users" in message and "delta and incremental exclude each other" in message
+
+
+def test_an_expired_link_starts_a_new_round_instead_of_failing(sim_env: Simulator) -> None:
+    api = shipped("directory")
+    assert run_assets(api, ["users"]).success
+    sim_env.mutate("directory", "users", updates=1)
+    sim_env.inject_fault("directory", "status", "users", count=1, status=410)  # Graph: the link expired
+    sim_env.clear_request_log()
+
+    assert run_assets(api, ["users"]).success
+
+    requests = log_for(sim_env, "directory", "users")
+    assert [e["status"] for e in requests[:2]] == [410, 200]
+    assert "$deltatoken" in requests[0]["query"] and "$deltatoken" not in requests[1]["query"]
+    assert loaded_names_by_id() == names_by_id(sim_env)
