@@ -71,3 +71,18 @@ def test_each_api_pool_gets_one_slot_before_any_run(workdir: Path) -> None:
         paused = instance.event_log_storage.get_concurrency_info(pool_of("directory")).slot_count
     assert counts == [1, 1]
     assert paused == 0
+
+
+def test_dagster_dev_started_in_the_project_folder_gets_the_pools_too(tmp_path: Path) -> None:
+    """`dagster dev` without DAGSTER_HOME keeps its storage in a temporary folder and reads the
+    instance config from the folder it starts in: the project's `dagster.yaml` (the template
+    `restsync demo` copies), so runs of one API take turns there as well."""
+    from dagster._core.instance.ref import InstanceRef
+
+    from restsync_dagster_tests.conftest import PROJECT_ROOT
+
+    # what dagster dev does with no DAGSTER_HOME (dagster._cli.utils._get_temporary_instance)
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path), config_dir=str(PROJECT_ROOT))) as instance:
+        assert instance.global_op_concurrency_default_limit == 1
+        assert instance.get_settings("concurrency")["pools"]["granularity"] == "op"
+    assert (PROJECT_ROOT / "dagster.yaml").read_text() == INSTANCE_TEMPLATE.read_text()

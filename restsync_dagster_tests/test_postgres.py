@@ -100,6 +100,21 @@ def test_incremental_merge_into_postgres_updates_inserts_and_adds_no_duplicates(
     assert pg_keys(pg_env, api, resource) == expected_keys(sim_env, api, resource)
 
 
+def test_a_delta_round_deletes_removed_records_in_postgres(pg_env: str, sim_env: Simulator) -> None:
+    api = shipped("directory")
+    assert run_assets(api, ["users"]).success
+    changed = sim_env.mutate("directory", "users", updates=2, inserts=1, deletes=3)
+    sim_env.clear_request_log()
+
+    assert run_assets(api, ["users"]).success
+
+    assert all("$deltatoken" in e["query"] for e in sim_env.request_log if e["api"] == "directory"), "the second run read everything"
+    served = {r["id"]: r["displayName"] for r in sim_env.records("directory", "users")}
+    stored = dict(pg_rows(pg_env, "directory", "users", "id, display_name"))
+    assert not set(changed["deleted"]) & set(stored)
+    assert stored == served
+
+
 def test_a_child_alone_reads_its_parent_keys_from_postgres(pg_env: str, sim_env: Simulator) -> None:
     api = shipped("service_desk")
     assert run_assets(api, ["tickets"]).success
