@@ -251,6 +251,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     command = [dagster, "dev", "-w", str(Path(args.workspace).resolve()), "-h", args.host, "-p", str(args.port)]
     print(f"simulator  {sim.base_url('service_desk').rsplit('/', 1)[0]}  (control plane: /_sim/health)")
     print(f"dagster    http://{args.host}:{args.port}   DAGSTER_HOME={home}")
+    if (Path.cwd() / "dagster.yaml").exists():
+        print("           (dagster dev warns that ./dagster.yaml is not used: DAGSTER_HOME holds its copy)")
     # Stop dagster dev through its shutdown pipe, not SIGINT: a process started in the background
     # ignores SIGINT (and dagster dev maps SIGTERM onto it), so a signal would leave it running.
     shutdown_read, shutdown_write = os.pipe()

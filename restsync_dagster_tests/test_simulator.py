@@ -362,3 +362,14 @@ def test_directory_delta_needs_the_bearer_token_and_shares_the_faults_and_log(si
     log = [e for e in sim.request_log if e["path"] == "/directory/v1/resource/users/delta"]
     assert [(e["resource"], e["status"]) for e in log] == [("users", 401), ("users", 401), ("users", 503), ("users", 200)]
     assert requests.get(sim.base_url("messaging") + "/v1/accounts/delta", headers={"Authorization": "Bearer sim-messaging-token"}, timeout=5).status_code == 404
+
+
+def test_the_demo_movement_deletes_only_where_a_delta_reports_it(sim: Simulator) -> None:
+    """Each round updates and inserts everywhere; it deletes only in the directory, whose delta
+    tells clients; elsewhere a deletion would leave the tables unequal to the data until a full refresh."""
+    before = {api: {r["id"] for r in sim.records(api, name)} for api, name in (("directory", "users"), ("service_desk", "tickets"))}
+    sim.mutate_all(0.01)
+    users, tickets = ({r["id"] for r in sim.records(api, name)} for api, name in (("directory", "users"), ("service_desk", "tickets")))
+    assert before["directory"] - users, "no directory user was deleted"
+    assert users - before["directory"], "no directory user was inserted"
+    assert before["service_desk"] <= tickets and tickets - before["service_desk"], "tickets: inserted only, none deleted"

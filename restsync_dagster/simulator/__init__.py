@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from restsync_dagster.simulator.auth import DEFAULT_CREDENTIALS
 from restsync_dagster.simulator.catalog import APIS, DEMO_EMAIL
+from restsync_dagster.simulator.delta import DELTA_APIS
 from restsync_dagster.simulator.server import FAULT_KINDS, PERSISTENT_FAULTS, TOKEN_PATHS, SimulatorState, make_server
 from restsync_dagster.simulator.store import Store
 
@@ -113,17 +114,25 @@ class Simulator:
     def mutate(self, api: str, resource: str, updates: int = 0, inserts: int = 0, deletes: int = 0) -> dict[str, list[Any]]:
         return self.store.mutate(api, resource, updates, inserts, deletes)
 
+    def mutate_all(self, fraction: float = 0.01) -> None:
+        """One round of the demo's movement: update `fraction` of every top-level resource and
+        insert half as many, add a child to every child resource, and delete a few records of the
+        APIs whose delta queries report deletions. (A deletion elsewhere stays in the tables until
+        a full refresh, so those tables would no longer equal the data after each run.)"""
+        for (api, name), data in self.store.data.items():
+            if data.spec.parent is None and data.count > 1:
+                size = max(1, int(len(data.view()) * fraction))
+                deletes = max(1, size // 4) if api in DELTA_APIS else 0
+                self.store.mutate(api, name, updates=size, inserts=max(1, size // 2), deletes=deletes)
+            elif data.spec.parent is not None and not data.spec.members_of:
+                self.store.mutate(api, name, inserts=1)
+
     def start_mutator(self, every_seconds: float, fraction: float = 0.01) -> None:
-        """Change every top-level resource a little every `every_seconds`, so a demo shows movement."""
+        """`mutate_all` every `every_seconds`, so a demo shows movement."""
 
         def loop() -> None:
             while not self._stop.wait(every_seconds):
-                for (api, name), data in self.store.data.items():
-                    if data.spec.parent is None and data.count > 1:
-                        size = max(1, int(len(data.view()) * fraction))
-                        self.store.mutate(api, name, updates=size, inserts=max(1, size // 2))
-                    elif data.spec.parent is not None and not data.spec.members_of:
-                        self.store.mutate(api, name, inserts=1)
+                self.mutate_all(fraction)
 
         self._mutator = threading.Thread(target=loop, daemon=True, name="simulator-mutator")
         self._mutator.start()
