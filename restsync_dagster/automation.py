@@ -168,12 +168,18 @@ def _probe_cursor(api: ApiConfig, resource: Resource, client: ResolvedClient, se
 
 
 def _probe_delta(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Optional[str]) -> Probe:
-    """Changed when the delta since the sensor's own link (first time: from now) has entries."""
+    """Changed when the delta since the sensor's own link (first time: from now) has entries.
+
+    A cursor value that is no link (the resource tracked a cursor before) counts as never checked;
+    an expired link starts watching from now and counts as changed (the gap is unknown)."""
+    seen = seen if seen and seen.startswith(("http://", "https://")) else None
     round_ = delta_round(api, resource, client, session)
     changes = count_changes(round_, seen)
     link = round_.next_link or seen  # none: an ignored answer cut the round short, check again next time
     if seen is None:
         return True, link, "never checked; its delta is watched from now"
+    if round_.restarted:
+        return True, link, "its delta link expired; watched again from now"
     if changes:
         return True, link, f"{changes} change(s) in its delta since the last check"
     return False, link, "no change in its delta since the last check"

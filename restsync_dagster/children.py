@@ -21,6 +21,7 @@ from dlt.sources.rest_api.config_setup import make_parent_key_name
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.errors import RestsyncError
 from restsync_dagster.http import ApiSession
+from restsync_dagster.resource_state import resource_state_of
 
 
 PARENT_MARK_KEY = "_dlt_load_id"
@@ -29,8 +30,7 @@ _MARK_STATE_KEY = "parents_loaded_through"
 
 def parent_mark(pipeline_state: Mapping[str, Any], source_name: str, resource_name: str) -> Optional[str]:
     """The newest parent load id whose children this resource has fetched (None: never ran)."""
-    resource_state = pipeline_state.get("sources", {}).get(source_name, {}).get("resources", {}).get(resource_name, {})
-    value = resource_state.get(_MARK_STATE_KEY)
+    value = resource_state_of(pipeline_state, source_name, resource_name).get(_MARK_STATE_KEY)
     return str(value) if value else None
 
 

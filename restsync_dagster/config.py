@@ -172,6 +172,9 @@ class DeltaConfig(_Strict):
     path: str
     delta_link_path: str = "['@odata.deltaLink']"
     removed_field: str = "@removed"
+    # the one field a removed entry carries besides `removed_field` (Graph: id); the resource's
+    # primary key must be this field, or the merge could not tell which row to delete
+    removed_key: str = "id"
     # query of a round that starts from now and returns nothing (Graph: $deltatoken=latest); the
     # change sensor starts watching with it instead of reading every record
     latest_params: dict[str, Union[str, int]] = Field(default_factory=lambda: {"$deltatoken": "latest"})
@@ -309,10 +312,15 @@ class Resource(_Strict):
             return self
         if self.incremental is not None:
             raise ValueError("delta and incremental exclude each other: a delta link already fetches only changes")
-        if refs := [m.group(1) for m in PARENT_REF.finditer(self.endpoint.path)]:
-            raise ValueError(f"delta is for top-level resources; this one reads its parent {refs[0]}")
+        if self.parent is not None:
+            raise ValueError(f"delta is for top-level resources; this one reads its parent {self.parent}")
         if self.write_disposition != "merge":
             raise ValueError(f"delta needs write_disposition merge (deletions are merged), not {self.write_disposition}")
+        if self.primary_key_columns != (self.delta.removed_key,):
+            raise ValueError(
+                f"delta needs primary_key '{self.delta.removed_key}' (delta.removed_key: the field removed entries carry), "
+                f"not {', '.join(self.primary_key_columns)}"
+            )
         return self
 
     @property

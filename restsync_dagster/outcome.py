@@ -16,6 +16,7 @@ from dagster import MetadataValue
 
 from restsync_dagster.config import ApiConfig
 from restsync_dagster.delta import stored_delta_link
+from restsync_dagster.resource_state import resource_state_of
 
 
 def count_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
@@ -44,7 +45,7 @@ def cursor_reached(pipeline_state: Mapping[str, Any], api: ApiConfig, resource_n
     incremental = resource.incremental
     if incremental is None:
         return None
-    resource_state = pipeline_state.get("sources", {}).get(api.name, {}).get("resources", {}).get(resource_name, {})
+    resource_state = resource_state_of(pipeline_state, api.name, resource_name)
     cursor_state = resource_state.get("incremental", {}).get(incremental.cursor_path, {})
     value = cursor_state.get("last_value") if isinstance(cursor_state, Mapping) else None
     return None if value is None else str(value)

@@ -23,7 +23,7 @@ from restsync_dagster.destination import run_pipeline
 from restsync_dagster.errors import MissingSettingError, ResourceFailedError
 from restsync_dagster.http import RequestStats
 from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached
-from restsync_dagster.redaction import protect
+from restsync_dagster.redaction import REDACTOR, protect
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
 from restsync_dagster.tuning import apply_dlt_defaults, frozen_heap
@@ -288,5 +288,5 @@ def with_outcome(
     metadata["duration_seconds"] = MetadataValue.float(round(duration, 3))
     cursor = cursor_reached(pipeline_state, api, name)
     if cursor is not None:
-        metadata["incremental_cursor"] = MetadataValue.text(cursor)
+        metadata["incremental_cursor"] = MetadataValue.text(REDACTOR.redact(cursor))
     return MaterializeResult(asset_key=event.asset_key, metadata=metadata)

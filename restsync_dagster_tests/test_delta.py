@@ -133,3 +133,85 @@ def test_an_expired_link_starts_a_new_round_instead_of_failing(sim_env: Simulato
     assert [e["status"] for e in requests[:2]] == [410, 200]
     assert "$deltatoken" in requests[0]["query"] and "$deltatoken" not in requests[1]["query"]
     assert loaded_names_by_id() == names_by_id(sim_env)
+
+
+def test_the_last_entry_of_an_id_in_a_round_wins(sim_env: Simulator, tmp_path: Path) -> None:
+    """Graph may list an object twice in one round (updated, then removed; removed, then restored):
+    the rows are numbered in the round's order and dlt's merge keeps the last of each id."""
+    import dlt
+
+    from restsync_dagster.delta import DELTA_COLUMNS
+    from restsync_dagster.http import ApiSession
+    from restsync_dagster.settings import resolve_client
+    from restsync_dagster.source import delta_round, resource_hints
+
+    api = shipped("directory")
+    resource = api.resource("users")
+    client = resolve_client(api)
+    pipeline = dlt.pipeline("delta_order", destination=dlt.destinations.duckdb(str(tmp_path / "order.duckdb")), dataset_name="d", pipelines_dir=str(tmp_path))
+
+    def load(*pages: list[dict]) -> None:
+        with ApiSession(api.name, resource.name, client.base_url, None, api.error_handling) as session:
+            round_ = delta_round(api, resource, client, session)
+            rows = [round_.rows(page) for page in pages]
+        pipeline.run(dlt.resource(rows, **resource_hints(resource), columns=DELTA_COLUMNS))
+
+    load([{"id": "a", "displayName": "A1"}, {"id": "b", "displayName": "B1"}, {"id": "c", "displayName": "C1"}])
+    removed = {"@removed": {"reason": "deleted"}}
+    load([{"id": "a", "displayName": "A2"}, {"id": "b", **removed}], [{"id": "a", **removed}, {"id": "b", "displayName": "B3"}])
+
+    with pipeline.sql_client() as sql:
+        rows = sql.execute_sql("SELECT id, display_name FROM users ORDER BY id")
+    assert [tuple(row) for row in rows] == [("b", "B3"), ("c", "C1")]
+
+
+def test_an_expired_sensor_link_watches_again_from_now_and_requests_a_run(sim_env: Simulator) -> None:
+    api = shipped("directory")
+    sensor = change_sensor(api, api_job(api))
+    assert sensor is not None
+    first = sensor.evaluate_tick(build_sensor_context(cursor=None))
+    sim_env.inject_fault("directory", "status", "users", count=1, status=410)
+    sim_env.clear_request_log()
+
+    tick = sensor.evaluate_tick(build_sensor_context(cursor=first.cursor))
+
+    users = log_for(sim_env, "directory", "users")
+    assert [e["status"] for e in users] == [410, 200] and users[1]["query"].get("$deltatoken") == "latest"  # not a full read
+    assert [sorted(key.path[1] for key in r.asset_selection) for r in tick.run_requests] == [["users"]]
+    assert "users: its delta link expired" in tick.run_requests[0].tags["restsync/reason"]
+
+
+def test_a_delta_keyed_on_another_field_than_removed_entries_carry_is_refused(tmp_path: Path) -> None:
+    text = (CONFIGS / "directory.yaml").read_text().replace(
+        "    delta:\n      path: /v1/resource/users/delta\n",
+        "    delta:\n      path: /v1/resource/users/delta\n    primary_key: userPrincipalName\n",
+    )
+    broken = tmp_path / "directory.yaml"
+    broken.write_text(text)
+    with pytest.raises(ConfigErrors) as raised:
+        load_api_config(broken)
+    assert "users" in str(raised.value) and "delta needs primary_key 'id' (delta.removed_key" in str(raised.value)
+
+
+def test_a_delta_link_carrying_a_secret_is_refused(sim_env: Simulator) -> None:
+    """An API key sent as a query parameter may come back in the API's links; restsync keeps links
+    in the pipeline state and the sensor cursor, so such a link fails the round instead."""
+    import requests
+
+    from restsync_dagster.delta import DeltaLinkSecretError
+    from restsync_dagster.http import ApiSession
+    from restsync_dagster.redaction import protect
+    from restsync_dagster.settings import resolve_client
+    from restsync_dagster.source import delta_round
+
+    api = shipped("directory")
+    client = resolve_client(api)
+    protect(["k3y-only-for-this-test"])
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps({"value": [], "@odata.deltaLink": f"{client.base_url}/x?key=k3y-only-for-this-test&$deltatoken=1"}).encode()
+    with ApiSession(api.name, "users", client.base_url, None, api.error_handling) as session:
+        round_ = delta_round(api, api.resource("users"), client, session)
+        with pytest.raises(DeltaLinkSecretError, match="resource 'users'.*carries one of the configured secrets"):
+            round_._remember_link(response)
+    assert round_.next_link is None

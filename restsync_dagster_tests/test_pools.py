@@ -73,10 +73,10 @@ def test_each_api_pool_gets_one_slot_before_any_run(workdir: Path) -> None:
     assert paused == 0
 
 
-def test_dagster_dev_started_in_the_project_folder_gets_the_pools_too(tmp_path: Path) -> None:
-    """`dagster dev` without DAGSTER_HOME keeps its storage in a temporary folder and reads the
-    instance config from the folder it starts in: the project's `dagster.yaml` (the template
-    `restsync demo` copies), so runs of one API take turns there as well."""
+def test_an_instance_configured_from_the_project_folder_has_the_pools(tmp_path: Path) -> None:
+    """The instance `dagster dev` builds without DAGSTER_HOME (storage in a temporary folder, config
+    from the folder it starts in; rebuilt here as dagster's CLI does, not by starting dagster dev)
+    reads the project's `dagster.yaml`, the template `restsync demo` copies: its pools apply."""
     from dagster._core.instance.ref import InstanceRef
 
     from restsync_dagster_tests.conftest import PROJECT_ROOT
