@@ -8,7 +8,7 @@ cursor: a run whose load fails does not move it. A removed entry becomes a row w
 `DELETED_COLUMN` true, which dlt's merge (`hard_delete` hint) deletes from the table.
 
 Each changed record is merged whole: an API that sends only the changed properties of an updated
-record (Graph may) would blank the others. Ask for the properties you load (Graph: `$select`).
+record would blank the others (Graph does with `Prefer: return=minimal`, which is never sent).
 
 An expired link (Graph answers 410 Gone after some days without a round) starts a new full round:
 it brings back every current record, but not the deletions of the gap; a full refresh does.
