@@ -175,7 +175,9 @@ def _probe_delta(api: ApiConfig, resource: Resource, client: ResolvedClient, ses
     seen = seen if seen and seen.startswith(("http://", "https://")) else None
     round_ = delta_round(api, resource, client, session)
     changes = count_changes(round_, seen)
-    link = round_.next_link or seen  # none: an ignored answer cut the round short, check again next time
+    if round_.next_link is None:  # an answer the config ignores (e.g. 403) cut the round short
+        return False, seen, "its delta answered a status error_handling.ignore_statuses skips; nothing to compare"
+    link = round_.next_link
     if seen is None:
         return True, link, "never checked; its delta is watched from now"
     if round_.restarted:

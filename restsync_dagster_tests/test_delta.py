@@ -215,3 +215,19 @@ def test_a_delta_link_carrying_a_secret_is_refused(sim_env: Simulator) -> None:
         with pytest.raises(DeltaLinkSecretError, match="resource 'users'.*carries one of the configured secrets"):
             round_._remember_link(response)
     assert round_.next_link is None
+
+
+def test_an_ignored_answer_to_the_sensor_says_so_and_keeps_its_link(sim_env: Simulator) -> None:
+    api = shipped("directory")
+    sensor = change_sensor(api, api_job(api))
+    assert sensor is not None
+    first = sensor.evaluate_tick(build_sensor_context(cursor=None))
+    sim_env.mutate("directory", "users", updates=1)
+    sim_env.inject_fault("directory", "status", "users", count=1, status=403)  # ignored as the config says
+
+    tick = sensor.evaluate_tick(build_sensor_context(cursor=first.cursor))
+
+    assert not tick.run_requests and "users: its delta answered a status error_handling.ignore_statuses skips" in (tick.skip_message or "")
+    assert json.loads(tick.cursor)["users"] == json.loads(first.cursor)["users"]
+    later = sensor.evaluate_tick(build_sensor_context(cursor=tick.cursor))  # the change is still found
+    assert [sorted(key.path[1] for key in r.asset_selection) for r in later.run_requests] == [["users"]]
