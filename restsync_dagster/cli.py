@@ -23,7 +23,6 @@ INSTANCE_TEMPLATE = Path(__file__).resolve().parent / "instance" / "dagster.yaml
 
 
 def _configs(paths: Sequence[str]) -> tuple[list[ApiConfig], list[ConfigError]]:
-
     if not paths:
         return load_config_dir(configs_dir())
     apis: list[ApiConfig] = []

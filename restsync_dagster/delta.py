@@ -70,12 +70,15 @@ class DeltaRound:
         session: ApiSession,
         base_url: str,
         headers: Mapping[str, str],
+        params: Mapping[str, Any],
         make_paginator: Callable[[], BasePaginator],
         hooks: Optional[dict[str, Any]] = None,
     ) -> None:
         assert resource.delta is not None
         self.api, self.resource, self.delta = api, resource, resource.delta
+        self.where = f"{api.source_file or api.name}: resource '{resource.name}'"  # errors name file and resource
         self.session = session
+        self.params = dict(params)  # the query of a round that starts from the delta path
         self.client = RESTClient(base_url=base_url, headers=dict(headers), session=session)
         self.make_paginator = make_paginator
         self.hooks = hooks or {}
@@ -86,27 +89,27 @@ class DeltaRound:
         self.entries = 0  # entries read this round, in order (the merge keeps the last of an id)
         self.removed = 0  # removed entries read this round, for the asset's rows_deleted
 
-    def pages(self, link: Optional[str], params: Mapping[str, Any], restart_params: Optional[Mapping[str, Any]] = None) -> Iterator[list[dict[str, Any]]]:
-        """The pages from `link` (or a new round from the delta path with `params`), then
-        `next_link` is set. An expired link starts a new round (with `restart_params`, default
-        `params`); a round cut short by a status the config ignores (error_handling.ignore_statuses)
-        leaves `next_link` None."""
+    def pages(self, link: Optional[str], fresh_params: Optional[Mapping[str, Any]] = None) -> Iterator[list[dict[str, Any]]]:
+        """The pages from `link`, or from a new round (the delta path with `fresh_params`, default
+        the resource's params) when there is none or it expired; then `next_link` is set. A round
+        cut short by a status the config ignores (error_handling.ignore_statuses) leaves it None."""
+        fresh = self.params if fresh_params is None else fresh_params
         self.next_link, self.restarted = None, False
         ignored_before = self.session.stats.ignored
         try:
-            yield from self._follow(link, params)
+            yield from self._follow(link, fresh)
         except ApiRequestError as exc:
             if link is None or exc.response is None or exc.response.status_code != EXPIRED_STATUS:
                 raise
             log.warning("%s.%s: the delta link has expired (410); starting a new round", self.api.name, self.resource.name)
             self.restarted = True
-            yield from self._follow(None, params if restart_params is None else restart_params)
+            yield from self._follow(None, fresh)
         if self.next_link is None and self.session.stats.ignored > ignored_before:
             log.warning("%s.%s: an ignored answer cut the delta round short; the next run starts from the same link", self.api.name, self.resource.name)
         elif self.next_link is None:
             raise MissingDeltaLinkError(
-                f"{self.api.source_file or self.api.name}: resource '{self.resource.name}': the last page of the delta "
-                f"round has no link at field 'delta.delta_link_path' ({self.delta.delta_link_path}); check that path"
+                f"{self.where}: the last page of the delta round has no link at field 'delta.delta_link_path' "
+                f"({self.delta.delta_link_path}); check that path"
             )
 
     def rows(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -125,8 +128,8 @@ class DeltaRound:
         key = record.get(self.delta.removed_key)
         if key is None:
             raise RestsyncError(
-                f"{self.api.source_file or self.api.name}: resource '{self.resource.name}': a removed entry has no "
-                f"field '{self.delta.removed_key}' (field 'delta.removed_key'); its fields: {sorted(record)[:10]}"
+                f"{self.where}: a removed entry has no field '{self.delta.removed_key}' (field 'delta.removed_key'); "
+                f"its fields: {sorted(record)[:10]}"
             )
         return key
 
@@ -142,9 +145,8 @@ class DeltaRound:
                 link = str(found[0])
                 if REDACTOR.redact(link) != link:
                     raise DeltaLinkSecretError(
-                        f"{self.api.source_file or self.api.name}: resource '{self.resource.name}': the API's delta link "
-                        "carries one of the configured secrets (e.g. an API key sent as a query parameter); restsync "
-                        "keeps delta links in the pipeline state and the sensor cursor, so it refuses this one"
+                        f"{self.where}: the API's delta link carries one of the configured secrets (e.g. an API key "
+                        "sent as a query parameter); restsync keeps delta links in the pipeline state and the sensor cursor, so it refuses this one"
                     )
                 self.next_link = link
         return response
@@ -155,11 +157,10 @@ def count_changes(round_: DeltaRound, link: Optional[str]) -> int:
     `next_link`; with no link, or one that expired, a round that starts from now
     (`delta.latest_params`) and reads none. The change sensor keeps its own link: a probe never
     moves the one the runs use."""
-    latest = dict(round_.delta.latest_params)
-    return sum(len(page) for page in round_.pages(link, {} if link else latest, restart_params=latest))
+    return sum(len(page) for page in round_.pages(link, fresh_params=round_.delta.latest_params))
 
 
-def delta_resource(round_: DeltaRound, params: Mapping[str, Any], hints: Mapping[str, Any]) -> DltResource:
+def delta_resource(round_: DeltaRound, hints: Mapping[str, Any]) -> DltResource:
     """A dlt resource that reads one delta round and keeps its next link in the resource state.
 
     An id may come twice in a round (updated, then removed; or removed, then restored): the rows
@@ -167,7 +168,7 @@ def delta_resource(round_: DeltaRound, params: Mapping[str, Any], hints: Mapping
 
     def rows() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
-        for page in round_.pages(state.get(DELTA_LINK_KEY), params):
+        for page in round_.pages(state.get(DELTA_LINK_KEY)):
             yield round_.rows(page)
         if round_.next_link:  # only once the whole round was read
             state[DELTA_LINK_KEY] = round_.next_link

@@ -114,7 +114,7 @@ def build_source(
         sessions.append(session)
         if resource.parent is None and resource.delta is not None and resource.name in selected:
             rounds.append(delta_round(api, resource, client, session))
-            built[resource.name] = delta_resource(rounds[-1], resolve_params(api, resource)[0], resource_hints(resource))
+            built[resource.name] = delta_resource(rounds[-1], resource_hints(resource))
         elif resource.parent is None:
             # a delta resource crawled only to feed its children reads its whole list, as its rows
             # are not loaded: a delta round would give the children only the changed parents
@@ -193,9 +193,9 @@ def _top_level_resource(
 
 def delta_round(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> DeltaRound:
     """A delta round of the resource over `session`, paged and hooked as its config says."""
-    headers = resolve_params(api, resource)[1]
+    params, headers = resolve_params(api, resource)
     return DeltaRound(
-        api, resource, session, client.base_url, {**client.headers, **headers},
+        api, resource, session, client.base_url, {**client.headers, **headers}, params,
         make_paginator=lambda: _paginator(api, resource), hooks=_hooks(api, resource),
     )
 

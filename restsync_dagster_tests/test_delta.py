@@ -5,16 +5,21 @@ test_incremental.py); the sensor follows it."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-from dagster import build_sensor_context
+from dagster import SensorDefinition, build_sensor_context
 
 from restsync_dagster.automation import api_job, change_sensor
 from restsync_dagster.config import load_api_config
-from restsync_dagster.delta import DELETED_COLUMN
+from restsync_dagster.delta import DELETED_COLUMN, DeltaRound
 from restsync_dagster.errors import ConfigErrors
+from restsync_dagster.http import ApiSession
+from restsync_dagster.settings import resolve_client
 from restsync_dagster.simulator import Simulator
+from restsync_dagster.source import delta_round
 
 from restsync_dagster_tests.faults_helpers import assert_exact, die_before_load, log_for, materialization_metadata
 from restsync_dagster_tests.helpers import CONFIGS, run_assets, shipped, table_rows
@@ -26,6 +31,32 @@ def names_by_id(sim: Simulator) -> dict[str, str]:
 
 def loaded_names_by_id() -> dict[str, str]:
     return {row[0]: row[1] for row in table_rows("directory", "users", "id, display_name")}
+
+
+def directory_sensor() -> SensorDefinition:
+    api = shipped("directory")
+    sensor = change_sensor(api, api_job(api))
+    assert sensor is not None
+    return sensor
+
+
+@contextmanager
+def users_round() -> Iterator[DeltaRound]:
+    """A delta round of the shipped directory's users, over a session closed afterwards."""
+    api = shipped("directory")
+    client = resolve_client(api)
+    with ApiSession(api.name, "users", client.base_url, None, api.error_handling) as session:
+        yield delta_round(api, api.resource("users"), client, session)
+
+
+def refusal_of(tmp_path: Path, users_lines: str) -> str:
+    """The error of the shipped directory config with `users_lines` added under the users' delta."""
+    delta = "    delta:\n      path: /v1/resource/users/delta\n"
+    broken = tmp_path / "directory.yaml"
+    broken.write_text((CONFIGS / "directory.yaml").read_text().replace(delta, delta + users_lines))
+    with pytest.raises(ConfigErrors) as raised:
+        load_api_config(broken)
+    return str(raised.value)
 
 
 def test_the_first_run_reads_every_record_through_the_delta_and_keeps_its_link(sim_env: Simulator) -> None:
@@ -88,9 +119,7 @@ def test_a_full_refresh_starts_a_new_round(sim_env: Simulator) -> None:
 
 
 def test_the_change_sensor_follows_the_delta_with_a_link_of_its_own(sim_env: Simulator) -> None:
-    api = shipped("directory")
-    sensor = change_sensor(api, api_job(api))
-    assert sensor is not None
+    sensor = directory_sensor()
     first = sensor.evaluate_tick(build_sensor_context(cursor=None))
     assert {key.path[1] for r in first.run_requests for key in r.asset_selection} == {"users", "groups"}
     # the first check reads no record: it asks for a link that stands for now
@@ -107,16 +136,7 @@ def test_the_change_sensor_follows_the_delta_with_a_link_of_its_own(sim_env: Sim
 
 
 def test_a_delta_with_an_incremental_cursor_is_refused_naming_file_and_resource(tmp_path: Path) -> None:
-    text = (CONFIGS / "directory.yaml").read_text().replace(
-        "    delta:\n      path: /v1/resource/users/delta\n",
-        "    delta:\n      path: /v1/resource/users/delta\n"
-        "    incremental: {cursor_path: lastModifiedDateTime, param: since, initial_value: '2024-01-01'}\n",
-    )
-    broken = tmp_path / "directory.yaml"
-    broken.write_text(text)
-    with pytest.raises(ConfigErrors) as raised:
-        load_api_config(broken)
-    message = str(raised.value)
+    message = refusal_of(tmp_path, "    incremental: {cursor_path: lastModifiedDateTime, param: since, initial_value: '2024-01-01'}\n")
     assert "directory.yaml" in message and "users" in message and "delta and incremental exclude each other" in message
 
 
@@ -141,18 +161,13 @@ def test_the_last_entry_of_an_id_in_a_round_wins(sim_env: Simulator, tmp_path: P
     import dlt
 
     from restsync_dagster.delta import DELTA_COLUMNS
-    from restsync_dagster.http import ApiSession
-    from restsync_dagster.settings import resolve_client
-    from restsync_dagster.source import delta_round, resource_hints
+    from restsync_dagster.source import resource_hints
 
-    api = shipped("directory")
-    resource = api.resource("users")
-    client = resolve_client(api)
+    resource = shipped("directory").resource("users")
     pipeline = dlt.pipeline("delta_order", destination=dlt.destinations.duckdb(str(tmp_path / "order.duckdb")), dataset_name="d", pipelines_dir=str(tmp_path))
 
     def load(*pages: list[dict]) -> None:
-        with ApiSession(api.name, resource.name, client.base_url, None, api.error_handling) as session:
-            round_ = delta_round(api, resource, client, session)
+        with users_round() as round_:
             rows = [round_.rows(page) for page in pages]
         pipeline.run(dlt.resource(rows, **resource_hints(resource), columns=DELTA_COLUMNS))
 
@@ -166,9 +181,7 @@ def test_the_last_entry_of_an_id_in_a_round_wins(sim_env: Simulator, tmp_path: P
 
 
 def test_an_expired_sensor_link_watches_again_from_now_and_requests_a_run(sim_env: Simulator) -> None:
-    api = shipped("directory")
-    sensor = change_sensor(api, api_job(api))
-    assert sensor is not None
+    sensor = directory_sensor()
     first = sensor.evaluate_tick(build_sensor_context(cursor=None))
     sim_env.inject_fault("directory", "status", "users", count=1, status=410)
     sim_env.clear_request_log()
@@ -182,15 +195,8 @@ def test_an_expired_sensor_link_watches_again_from_now_and_requests_a_run(sim_en
 
 
 def test_a_delta_keyed_on_another_field_than_removed_entries_carry_is_refused(tmp_path: Path) -> None:
-    text = (CONFIGS / "directory.yaml").read_text().replace(
-        "    delta:\n      path: /v1/resource/users/delta\n",
-        "    delta:\n      path: /v1/resource/users/delta\n    primary_key: userPrincipalName\n",
-    )
-    broken = tmp_path / "directory.yaml"
-    broken.write_text(text)
-    with pytest.raises(ConfigErrors) as raised:
-        load_api_config(broken)
-    assert "users" in str(raised.value) and "delta needs primary_key 'id' (delta.removed_key" in str(raised.value)
+    message = refusal_of(tmp_path, "    primary_key: userPrincipalName\n")
+    assert "users" in message and "delta needs primary_key 'id' (delta.removed_key" in message
 
 
 def test_a_delta_link_carrying_a_secret_is_refused(sim_env: Simulator) -> None:
@@ -199,28 +205,20 @@ def test_a_delta_link_carrying_a_secret_is_refused(sim_env: Simulator) -> None:
     import requests
 
     from restsync_dagster.delta import DeltaLinkSecretError
-    from restsync_dagster.http import ApiSession
     from restsync_dagster.redaction import protect
-    from restsync_dagster.settings import resolve_client
-    from restsync_dagster.source import delta_round
 
-    api = shipped("directory")
-    client = resolve_client(api)
     protect(["k3y-only-for-this-test"])
     response = requests.Response()
     response.status_code = 200
-    response._content = json.dumps({"value": [], "@odata.deltaLink": f"{client.base_url}/x?key=k3y-only-for-this-test&$deltatoken=1"}).encode()
-    with ApiSession(api.name, "users", client.base_url, None, api.error_handling) as session:
-        round_ = delta_round(api, api.resource("users"), client, session)
+    with users_round() as round_:
+        response._content = json.dumps({"value": [], "@odata.deltaLink": f"{round_.client.base_url}/x?key=k3y-only-for-this-test&$deltatoken=1"}).encode()
         with pytest.raises(DeltaLinkSecretError, match="resource 'users'.*carries one of the configured secrets"):
             round_._remember_link(response)
     assert round_.next_link is None
 
 
 def test_an_ignored_answer_to_the_sensor_says_so_and_keeps_its_link(sim_env: Simulator) -> None:
-    api = shipped("directory")
-    sensor = change_sensor(api, api_job(api))
-    assert sensor is not None
+    sensor = directory_sensor()
     first = sensor.evaluate_tick(build_sensor_context(cursor=None))
     sim_env.mutate("directory", "users", updates=1)
     sim_env.inject_fault("directory", "status", "users", count=1, status=403)  # ignored as the config says
