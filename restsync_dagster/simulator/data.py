@@ -129,10 +129,16 @@ class ResourceData:
         """
         with self.lock:
             overlay = self.overlay
-            current = {**overlay.inserted, **overlay.updated}
-            found = [Change(parse_iso(r[self.spec.updated_field]), str(r["id"]), n, dict(r)) for n, r in current.items() if n not in overlay.deleted]
+            found = [Change(moment, str(r["id"]), n, dict(r)) for moment, n, r in self._changed_records()]
             found += [Change(moment, str(self.spec.id_format(n)), n, None) for n, moment in overlay.deleted_at.items()]
         return sorted((c for c in found if since <= c.moment < until), key=lambda c: (c.moment, c.id))
+
+    def _changed_records(self) -> list[tuple[datetime, int, dict[str, Any]]]:
+        """(updated timestamp, number, record) of every live updated or inserted record; an
+        inserted record that was later updated is in both maps and listed once, as updated."""
+        overlay = self.overlay
+        current = {**overlay.inserted, **overlay.updated}
+        return [(parse_iso(r[self.spec.updated_field]), n, r) for n, r in current.items() if n not in overlay.deleted]
 
     # --- views (ordered id lists, cached per overlay version) ----------------------------------
     def view(self, since: Optional[datetime] = None, descending: bool = False) -> "View":
@@ -159,9 +165,7 @@ class ResourceData:
                     low = mid + 1
             start = low
         touched = sorted(n for n in set(overlay.updated) | overlay.deleted if n <= self.count)
-        # an inserted record that was later updated is in both maps: list it once, as updated
-        current = {**overlay.inserted, **overlay.updated}
-        changed = [(parse_iso(r[self.spec.updated_field]), n) for n, r in current.items() if n not in overlay.deleted]
+        changed = [(moment, n) for moment, n, _ in self._changed_records()]
         if since is not None:
             changed = [item for item in changed if item[0] >= since]
             extra = [n for _, n in sorted(changed)]
