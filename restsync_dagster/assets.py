@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, AutomationCondition
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec, AutomationCondition, MaterializeResult
 from dagster._core.definitions.metadata.source_code import CodeReferencesMetadataSet, CodeReferencesMetadataValue, LocalFileCodeReference
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.destination import definition_pipeline, destination_kind
+from restsync_dagster.table_identity import table_identity
 from restsync_dagster.runner import RunOptions, run_api
 from restsync_dagster.source import shape_source
 from restsync_dagster.pools import pool_of
@@ -91,6 +92,7 @@ class RestsyncTranslator(DagsterDltTranslator):
             with warnings.catch_warnings():  # code references are beta in dagster 1.13; the UI shows them well
                 warnings.simplefilter("ignore")
                 metadata.update(_code_reference(api, resource))
+        metadata.update(table_identity(api.name, resource.name))
         metadata["restsync/path"] = resource.endpoint.path
         metadata["restsync/primary_key"] = ", ".join(resource.primary_key_columns)
         return default.replace_attributes(
@@ -119,6 +121,15 @@ def build_api_assets(api: ApiConfig) -> AssetsDefinition:
         pool=pool_of(api.name),
     )
     def api_assets(context: AssetExecutionContext, dlt: DagsterDltResource, config: RunOptions) -> Any:
-        yield from run_api(context, dlt, api, translator, config)
+        for event in run_api(context, dlt, api, translator, config):
+            yield _identified(event, api.name)
 
     return api_assets
+
+
+def _identified(event: Any, api_name: str) -> Any:
+    """A materialization names its table as the asset spec does (dagster-dlt writes `duckdb.<dataset>.<table>`)."""
+    if not isinstance(event, MaterializeResult) or event.asset_key is None:
+        return event
+    metadata = {**(event.metadata or {}), **table_identity(api_name, event.asset_key.path[-1])}
+    return MaterializeResult(asset_key=event.asset_key, metadata=metadata, check_results=event.check_results, data_version=event.data_version, tags=event.tags)
