@@ -370,16 +370,26 @@ _API_KEYS = set(ApiConfig.model_fields) - {"source_file"} | {"resource_defaults"
 
 def load_api_config(path: Path | str) -> ApiConfig:
     """Read, normalize and validate one YAML file; raise ConfigErrors listing every problem."""
+    from restsync_dagster import yaml_budget  # size and alias bounds: a small file must not expand to GBs
+
     path = Path(path)
     try:
+        text = yaml_budget.read_config_text(path)
         # libyaml's loader when present: ~15x faster, it matters with hundreds of configs at load
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigErrors([ConfigError(path, f"is not valid YAML{where}: {getattr(exc, 'problem', exc)}")]) from None
+    except yaml_budget.ConfigTooLarge as exc:
+        raise ConfigErrors([ConfigError(path, str(exc))]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigErrors([ConfigError(path, f"is not UTF-8 text (byte {exc.start})")]) from None
     except OSError as exc:
         raise ConfigErrors([ConfigError(path, f"cannot be read: {exc.strerror}")]) from None
+    expanded = yaml_budget.over_budget(raw)  # before any walk that would expand its aliases
+    if expanded:
+        raise ConfigErrors([ConfigError(path, expanded)])
     return parse_api_config(raw, source_file=path, default_name=path.stem)
 
 
@@ -452,9 +462,10 @@ def merge_defaults(defaults: dict[str, Any], resource: dict[str, Any]) -> dict[s
 
 
 def _graph_errors(resources: list[Resource], source_file: Any) -> list[ConfigError]:
-    """A child's parent must exist and parents must not form a cycle."""
+    """A child's parent must exist, parents must not form a cycle, and no resource's table may be
+    another's, or one of its nested tables (`tickets__tags` beside `tickets`)."""
     names = {r.name: r for r in resources}
-    errors = []
+    errors = _table_name_errors(resources, source_file)
     for resource in resources:
         parent = resource.parent
         if parent is not None and parent not in names:
@@ -482,6 +493,34 @@ def _graph_errors(resources: list[Resource], source_file: Any) -> list[ConfigErr
                 break
             seen.append(current)
             current = names[current].parent
+    return errors
+
+
+def _table_name_errors(resources: list[Resource], source_file: Any) -> list[ConfigError]:
+    """Resources whose tables collide under dlt's naming: a resource's list fields become tables
+    `<resource>__<field>`, and `tickets_` is the table `ticketsx`; two resources writing one table
+    would mix their rows and merge one's away with the other's."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention  # dlt's default naming
+
+    naming = NamingConvention()
+    tables = {r.name: naming.normalize_tables_path(r.name) for r in resources}
+    errors = []
+    for resource in resources:
+        table = tables[resource.name]
+        for other in resources:
+            if other is resource:
+                continue
+            other_table = tables[other.name]
+            if table == other_table and resources.index(other) < resources.index(resource):
+                clash = f"its table '{table}' is also the table of resource '{other.name}'"
+            elif table.startswith(other_table + naming.PATH_SEPARATOR):
+                field = table[len(other_table) + len(naming.PATH_SEPARATOR) :]
+                clash = f"its table '{table}' is where dlt puts the nested list '{field}' of resource '{other.name}'"
+            else:
+                continue
+            example = f" (e.g. '{resource.name.replace('__', '_')}')" if "__" in resource.name else ""
+            errors.append(ConfigError(source_file, f"{clash}; rename this resource{example}", resource=resource.name, field="name"))
+            break
     return errors
 
 

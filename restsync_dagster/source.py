@@ -27,6 +27,7 @@ from restsync_dagster.delta import DeltaRound, delta_resource
 from restsync_dagster.http import ApiSession, RequestStats
 from restsync_dagster.paginators import build_paginator
 from restsync_dagster.ratelimit import budget_for
+from restsync_dagster.record_hygiene import RecordHygiene
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
 
 StoredRows = Callable[[], Iterable[list[dict[str, Any]]]]
@@ -133,6 +134,9 @@ def build_source(
                 make_paginator=lambda r=resource: _paginator(api, r),
                 hints=resource_hints(resource),
             )
+    for name, built_resource in built.items():  # every resource fed by the API (record_hygiene.py)
+        if name in selected or name not in stored_parents:
+            built_resource.add_map(RecordHygiene(api, api.resource(name), check_primary_key=name in selected))
     source = _as_source(api, list(built.values())).with_resources(*sorted(selected))
     return BuiltSource(source=source, sessions=sessions, auth=auth, delta_rounds=rounds)
 

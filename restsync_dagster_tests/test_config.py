@@ -109,3 +109,97 @@ def test_plain_text_secret_warns(tmp_path: Path) -> None:
     api = load_api_config(write(tmp_path, GOOD.replace('"${secrets.token}"', "abc123")))
     with pytest.warns(UserWarning, match="secrets.toml"):
         assert warn_plaintext_secrets(api) == ["client.auth.token"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "resource", "words"),
+    [
+        ("tickets__tags", "tickets__tags", "nested list 'tags' of resource 'tickets'"),
+        ("tickets__tags__x", "tickets__tags__x", "nested list 'tags__x' of resource 'tickets'"),
+        ("comments__a", "comments__a", "of resource 'comments'"),  # a child's nested tables too
+        ("ticketsx", "ticketsx", None),  # compared with a 'tickets_' below: dlt names both 'ticketsx'
+    ],
+)
+def test_a_resource_named_like_another_resources_table_is_refused(tmp_path: Path, extra: str, resource: str, words: str) -> None:
+    text = GOOD + f"  - name: {extra}\n    endpoint: {{path: /{extra}}}\n"
+    if words is None:
+        text += "  - name: tickets_\n    endpoint: {path: /t}\n"
+        resource, words = "tickets_", "its table 'ticketsx' is also the table of resource 'ticketsx'"
+    path = write(tmp_path, text)
+    errors = [e for e in errors_of(path) if e.resource == resource and e.field == "name"]
+    assert errors, resource
+    assert str(path) in str(errors[0]) and words in str(errors[0]) and "rename this resource" in str(errors[0])
+
+
+def test_names_that_only_look_alike_still_load(tmp_path: Path) -> None:
+    text = GOOD + "  - name: tickets_tags\n    endpoint: {path: /tt}\n  - name: ticket\n    endpoint: {path: /t}\n"
+    assert len(load_api_config(write(tmp_path, text)).resources) == 4
+
+
+LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi")
+)
+BOMB = "client: {base_url: https://api.example.com, headers: *i}\n"  # ~9^9 values under one header map
+LOAD_CAPPED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
+from restsync_dagster.config import load_api_config
+from restsync_dagster.errors import ConfigErrors
+try:
+    load_api_config(sys.argv[1])
+except ConfigErrors as exc:
+    print(exc)
+print("peak_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+MEMORY_CAP = 1_500_000_000  # the interpreter, pydantic and dagster's imports take ~700 MB of address space
+
+
+def load_capped(path: Path) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    from restsync_dagster_tests.conftest import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_CAPPED, str(path), str(MEMORY_CAP)], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("where", ["a-header-map", "validate"])
+def test_a_yaml_bomb_is_refused_early_within_a_memory_cap(tmp_path: Path, where: str) -> None:
+    path = write(tmp_path, LAUGHS + BOMB + GOOD[GOOD.index("resources:") :])
+    assert len(path.read_bytes()) < 1000
+    if where == "validate":  # the CLI's `restsync validate` reads configs through the same loader
+        from restsync_dagster.config import load_config_dir
+
+        apis, errors = load_config_dir(tmp_path)
+        assert apis == [] and "aliases" in str(errors[0]) and str(path) in str(errors[0])
+        return
+    code, output = load_capped(path)
+    assert code == 0, output[-2000:]
+    assert f"{path}: stands for more than 200,000 values once its YAML aliases (*name) are expanded" in output, output[-2000:]
+
+
+def test_a_recursive_alias_and_an_oversized_file_are_refused(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, "client: &c {base_url: https://api.example.com, x: *c}\nresources: []\n"))
+    assert "aliases" in str(errors[0]) or "nested more than" in str(errors[0])
+    big = write(tmp_path, GOOD + "#" + "x" * 2_000_000 + "\n", "big.yaml")
+    assert "larger than 1,000,000 bytes" in str(errors_of(big)[0]) and str(big) in str(errors_of(big)[0])
+
+
+def test_a_config_with_a_few_anchors_still_loads(tmp_path: Path) -> None:
+    text = """
+client: {base_url: https://api.example.com}
+x-paging: &paging {type: page_number, base_page: 1}
+resource_defaults: {primary_key: id}
+resources:
+  - name: tickets
+    endpoint: {path: /tickets, paginator: *paging}
+  - name: users
+    endpoint: {path: /users, paginator: *paging}
+"""
+    errors = errors_of(write(tmp_path, text))  # an unknown top-level key, but nothing about size
+    assert [e.field for e in errors] == ["x-paging"]
+    api = load_api_config(write(tmp_path, text.replace("x-paging: &paging", "resource_defaults: {primary_key: id, endpoint: {paginator: &paging").replace("base_page: 1}\nresource_defaults: {primary_key: id}", "base_page: 1}}}")))
+    assert [r.endpoint.paginator.type for r in api.resources] == ["page_number", "page_number"]

@@ -1,0 +1,148 @@
+"""Hostile records from a real HTTP server: dlt's own column names, integers past 64 bits, deep
+nesting, NaN, missing primary keys. Each fails its own resource with file, resource and field, or
+loads in a documented safe form; a normal resource of the same API loads either way."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from restsync_dagster.config import ApiConfig, load_api_config
+from restsync_dagster.record_hygiene import MAX_DEPTH
+
+from restsync_dagster_tests.faults_helpers import failure_text
+from restsync_dagster_tests.helpers import run_assets, table_exists, table_rows
+
+USERS = [{"id": i, "name": f"user {i}"} for i in range(1, 6)]
+
+
+class RecordServer:
+    """Serves `pages[path]` as one JSON list per path."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, list[dict[str, Any]]] = {"/users": USERS}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body = json.dumps(pages.get(self.path.split("?")[0], [])).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def server(workdir: Path) -> Iterator[RecordServer]:
+    srv = RecordServer()
+    srv.thread.start()
+    try:
+        yield srv
+    finally:
+        srv.server.shutdown()
+        srv.server.server_close()
+
+
+def hostile_api(server: RecordServer, folder: Path) -> ApiConfig:
+    path = folder / "hostile.yaml"
+    path.write_text(
+        f"""
+client: {{base_url: "{server.url}"}}
+resource_defaults: {{primary_key: id, write_disposition: merge, endpoint: {{paginator: {{type: single_page}}}}}}
+resources:
+  - name: tickets
+    endpoint: {{path: /tickets}}
+  - name: users
+    endpoint: {{path: /users}}
+"""
+    )
+    return load_api_config(path)
+
+
+def count(table: str) -> int:
+    return len(table_rows("hostile", table)) if table_exists("hostile", table) else 0
+
+
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+def test_dlt_columns_in_records_are_renamed_and_no_merge_deletes_another_record(server: RecordServer, workdir: Path) -> None:
+    # both records claim dlt's row key "X": dlt would give them one row key, and its merge would
+    # delete one's nested tags with the other's
+    server.pages["/tickets"] = [
+        {"id": 1, "_dlt_id": "X", "_dlt_load_id": "9", "tags": [{"t": "a", "_dlt_parent_id": "P"}, {"t": "b"}]},
+        {"id": 2, "_dlt_id": "X", "_DLT_ROOT_ID": "R", "tags": [{"t": "c", "_dlt_list_idx": 7}]},
+    ]
+    api = hostile_api(server, workdir)
+    assert run_assets(api).success
+    first = (count("tickets"), count("tickets__tags"))
+    assert run_assets(api).success  # the merge of the same records
+    assert (count("tickets"), count("tickets__tags")) == first == (2, 3)
+    rows = table_rows("hostile", "tickets", "id, _api_dlt_id, _api_dlt_load_id, _api_dlt_root_id, _dlt_id")
+    assert sorted(row[:4] for row in rows) == [(1, "X", "9", None), (2, "X", None, "R")]
+    assert len({row[4] for row in rows}) == 2  # dlt's own row keys, one per record
+    tags = table_rows("hostile", "tickets__tags", "t, _api_dlt_parent_id, _api_dlt_list_idx")
+    assert sorted(tags) == [("a", "P", None), ("b", None, None), ("c", None, 7)]
+    assert count("users") == len(USERS)
+
+
+def test_huge_integers_and_deep_nesting_load_as_text(server: RecordServer, workdir: Path) -> None:
+    deep = nested(300)  # dlt fails the whole extract past ~254 levels
+    server.pages["/tickets"] = [
+        {"id": 1, "big": 2**70, "small": -(2**64), "ok": 2**63 - 1, "deep": deep},
+        {"id": 2, "big": 5, "small": 6, "ok": 7, "deep": nested(2)},
+    ]
+    api = hostile_api(server, workdir)
+    assert run_assets(api).success
+    assert count("tickets") == 2 and count("users") == len(USERS)
+    rows = dict((row[0], row[1:]) for row in table_rows("hostile", "tickets", "id, big, small, ok"))
+    assert rows[1] == (str(2**70), str(-(2**64)), 2**63 - 1)  # exact digits, as text
+    # the levels below MAX_DEPTH are columns; what lies deeper is one JSON string
+    column = "deep" + "__x" * (MAX_DEPTH - 1)
+    stored = table_rows("hostile", "tickets", f'id, "{column}"')
+    kept = json.loads(dict(stored)[1])
+    depth = 0
+    while isinstance(kept, dict) and "x" in kept:
+        kept, depth = kept["x"], depth + 1
+    assert kept == {"leaf": 1} and depth == 300 - (MAX_DEPTH - 1)
+
+
+def test_a_record_without_its_primary_key_fails_its_resource_alone(server: RecordServer, workdir: Path) -> None:
+    api = hostile_api(server, workdir)
+    server.pages["/tickets"] = [{"id": 1, "subject": "a"}]
+    assert run_assets(api).success
+    before = count("tickets")
+    server.pages["/tickets"] = [{"id": 1, "subject": "changed"}, {"subject": "no key", "status": "open"}, {"id": 3}]
+    server.pages["/users"] = USERS + [{"id": 6, "name": "new"}]
+    result = run_assets(api, raise_on_error=False)
+    assert not result.success
+    text = failure_text(result)
+    assert f"{api.source_file}: resource 'tickets': field 'primary_key': a record has no 'id' (its fields: ['status', 'subject'])" in text
+    assert count("tickets") == before == 1 and table_rows("hostile", "tickets", "subject") == [("a",)]  # nothing of it loaded
+    assert count("users") == len(USERS) + 1  # the other resource was
+
+    server.pages["/tickets"] = [{"id": None, "subject": "null key"}]
+    text = failure_text(run_assets(api, ["tickets"], raise_on_error=False))
+    assert "resource 'tickets': field 'primary_key': a record has null 'id'" in text
