@@ -3,15 +3,19 @@
 dlt's OAuth2ClientCredentials renews a token only when its own clock says so; the server may
 expire it earlier, and the refresh-token grant is not built in at all. `RenewingOAuth2` adds
 both grants, renewal a margin before expiry, and `invalidate` (after a 401) that lets exactly one
-thread fetch the new token while the others wait for it.
+thread fetch the new token while the others wait for it. Token requests go through the same
+request policy and bounds as API requests (request_policy.py): only to the token URL's host,
+never re-POSTed elsewhere by a redirect, within a deadline and a body size. A token endpoint that
+answers 200 with an HTML page, a JSON list or `{"error": ...}` (Zoho) fails with a short error.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dlt.common.configuration.specs.base_configuration import configspec
 from dlt.common.pendulum import pendulum
@@ -22,10 +26,14 @@ from dlt.sources.helpers.rest_client.auth import (
     OAuth2ClientCredentials,
 )
 import requests
-from requests import PreparedRequest, Session
+from requests import PreparedRequest
 from requests.auth import AuthBase
 
+from restsync_dagster.bounded_body import MB, DeadlineExceeded, Limits
+from restsync_dagster.config import ErrorHandling
 from restsync_dagster.errors import RestsyncError
+from restsync_dagster.json_body import NotJsonError, decode_json
+from restsync_dagster.request_policy import GuardedSession, RequestPolicy, safe_url
 from restsync_dagster.redaction import protect
 from restsync_dagster.settings import ResolvedClient
 
@@ -34,6 +42,39 @@ TOKEN_ATTEMPTS = 4
 
 class TokenEndpointError(RestsyncError):
     """The token endpoint refused or failed; the message carries no secret."""
+
+
+class ApiKeyAuth(APIKeyAuth):
+    """dlt's APIKeyAuth, idempotent: signing a request again (a retry) replaces the key, never adds
+    a second `?key=K&key=K`."""
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if self.location in ("query", "param"):
+            parts = urlsplit(request.url or "")
+            kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != self.name]
+            request.url = urlunsplit(parts._replace(query=urlencode(kept)))
+        return super().__call__(request)
+
+
+def credential_params(auth: Optional[AuthBase]) -> tuple[str, ...]:
+    """The query parameters an authenticator puts a credential in (stripped on a cross-origin redirect)."""
+    if isinstance(auth, APIKeyAuth) and auth.location in ("query", "param"):
+        return (auth.name,)
+    return ()
+
+
+class TokenSession(GuardedSession):
+    """The token endpoint's session: its own host only, bounded, errors naming the endpoint."""
+
+    def __init__(self, api_name: str, token_url: str, handling: ErrorHandling) -> None:
+        super().__init__(
+            RequestPolicy.for_token(token_url, f"SOURCES__{api_name.upper()}__TOKEN_URL"),
+            Limits(deadline=handling.deadline, max_body_bytes=int(handling.max_body_mb * MB), timeout=min(30.0, handling.timeout)),
+        )
+        self.api_name = api_name
+
+    def describe(self, request: PreparedRequest) -> str:
+        return f"API '{self.api_name}': token endpoint {safe_url(request.url)}"
 
 
 @configspec
@@ -86,17 +127,9 @@ class RenewingOAuth2(OAuth2ClientCredentials):
         if response.status_code >= 400:
             error = _error_code(response)
             raise TokenEndpointError(
-                f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} answered "
-                f"{response.status_code}{f' ({error})' if error else ''}; check the client id, client "
-                f"secret{', refresh token' if 'refresh_token' in self.access_token_request_data else ''} and token URL"
-                + (f" ({', '.join(self.restsync_variables)})" if self.restsync_variables else "")
-                + "."
+                f"{self._where()} answered {response.status_code}{f' ({error})' if error else ''}; {self._check_hint()}"
             )
-        payload = response.json()
-        if not payload.get("access_token"):
-            raise TokenEndpointError(
-                f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} returned no access_token"
-            )
+        payload = self._token_payload(response)
         self.access_token = str(payload["access_token"])
         protect([self.access_token])
         lifetime = self.parse_expiration_in_seconds(payload)
@@ -105,17 +138,61 @@ class RenewingOAuth2(OAuth2ClientCredentials):
         self.token_expiry = pendulum.now().add(seconds=lifetime - margin)
         self.renewals += 1
 
+    def parse_expiration_in_seconds(self, response_json: Any) -> int:
+        """`expires_in` as the server sent it (a number or numeric text); anything else: the default."""
+        try:
+            seconds = float(response_json.get("expires_in", self.default_token_expiration))
+        except (TypeError, ValueError):
+            return int(self.default_token_expiration)
+        return int(seconds) if seconds >= 1 else int(self.default_token_expiration)
+
+    def _token_payload(self, response: Any) -> dict[str, Any]:
+        """The token response as an object with an access_token, or a short error naming the endpoint."""
+        status = response.status_code
+        try:
+            payload = decode_json(response.content, response.headers.get("Content-Type"))
+        except NotJsonError as exc:
+            what = "an HTML page (a login page?)" if exc.kind == "html" else "a body that is not JSON"
+            raise TokenEndpointError(f"{self._where()} answered {status} with {what}, not a token; {self._url_hint()}") from None
+        if payload is None:
+            raise TokenEndpointError(f"{self._where()} answered {status} with an empty body, not a token; {self._url_hint()}")
+        if not isinstance(payload, dict):
+            raise TokenEndpointError(
+                f"{self._where()} answered {status} with a JSON {type(payload).__name__}, not a token object; {self._url_hint()}"
+            )
+        if payload.get("error"):  # Zoho answers errors as 200 {"error": "invalid_code"}
+            error = _short_code(payload["error"])
+            raise TokenEndpointError(
+                f"{self._where()} answered {status} with an error{f' ({error})' if error else ''}; {self._check_hint()}"
+            )
+        token = payload.get("access_token")
+        if not isinstance(token, (str, int)) or isinstance(token, bool) or not str(token):
+            raise TokenEndpointError(f"{self._where()} returned no access_token")
+        return payload
+
+    def _where(self) -> str:
+        return f"API '{self.api_name}': token endpoint {safe_url(self.access_token_url)}"
+
+    def _check_hint(self) -> str:
+        refresh = ", refresh token" if "refresh_token" in self.access_token_request_data else ""
+        variables = f" ({', '.join(self.restsync_variables)})" if self.restsync_variables else ""
+        return f"check the client id, client secret{refresh} and token URL{variables}."
+
+    def _url_hint(self) -> str:
+        return f"check the token URL (SOURCES__{self.api_name.upper()}__TOKEN_URL)."
 
     def _post_token_request(self) -> Any:
         """POST to the token endpoint, retrying its 5xx answers and dropped connections."""
         for attempt in range(TOKEN_ATTEMPTS):
             try:
-                response = self.session.post(self.access_token_url, timeout=30, **self.build_access_token_request())
+                response = self.session.post(self.access_token_url, **self.build_access_token_request())
+            except DeadlineExceeded as exc:
+                if attempt == TOKEN_ATTEMPTS - 1:
+                    raise TokenEndpointError(f"{exc} in {TOKEN_ATTEMPTS} attempts") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == TOKEN_ATTEMPTS - 1:
                     raise TokenEndpointError(
-                        f"API '{self.api_name}': token endpoint {_safe_url(self.access_token_url)} unreachable "
-                        f"after {TOKEN_ATTEMPTS} attempts ({type(exc).__name__})"
+                        f"{self._where()} unreachable after {TOKEN_ATTEMPTS} attempts ({type(exc).__name__})"
                     ) from None
             else:
                 if response.status_code < 500 or attempt == TOKEN_ATTEMPTS - 1:
@@ -125,23 +202,26 @@ class RenewingOAuth2(OAuth2ClientCredentials):
 
 
 def _error_code(response: Any) -> str:
+    """The `error` of an OAuth2 error body, if the body is one; never the body itself."""
     try:
-        return str(response.json().get("error", ""))
-    except ValueError:
+        payload = decode_json(response.content, response.headers.get("Content-Type"))
+    except NotJsonError:
         return ""
+    return _short_code(payload.get("error")) if isinstance(payload, dict) else ""
 
 
-def _safe_url(url: str) -> str:
-    """Scheme, host and path only: no userinfo, no query."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+def _short_code(value: Any) -> str:
+    """An error code such as `invalid_grant`; free text (which could echo a secret) is left out."""
+    text = str(value) if isinstance(value, (str, int)) else ""
+    return text if re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", text) else ""
 
 
-def build_auth(api_name: str, client: ResolvedClient) -> Optional[AuthBase]:
+def build_auth(api_name: str, client: ResolvedClient, handling: Optional[ErrorHandling] = None) -> Optional[AuthBase]:
     """The requests authenticator of a resolved client (secrets filled in); None without auth.
 
     `client.credential_variables` names where the credentials are set; every authenticator carries
-    it as `restsync_variables` so a 401 can say which variable to fix.
+    it as `restsync_variables` so a 401 can say which variable to fix. `handling` bounds the token
+    requests (deadline, body size); the defaults of `error_handling` without it.
     """
     auth, variables = client.auth, client.credential_variables
     if auth is None:
@@ -153,7 +233,7 @@ def build_auth(api_name: str, client: ResolvedClient) -> Optional[AuthBase]:
     elif kind == "http_basic":
         static = HttpBasicAuth(username=auth["username"], password=auth.get("password", ""))
     elif kind == "api_key":
-        static = APIKeyAuth(name=auth["name"], api_key=auth["api_key"], location=auth["location"])
+        static = ApiKeyAuth(name=auth["name"], api_key=auth["api_key"], location=auth["location"])
     if static is not None:
         static.restsync_variables = variables  # type: ignore[attr-defined]
         return static
@@ -169,6 +249,7 @@ def build_auth(api_name: str, client: ResolvedClient) -> Optional[AuthBase]:
         access_token_request_data=request_data,
         api_name=api_name,
         restsync_variables=variables,
-        # a plain session: dlt's default raises on 4xx with the token URL; we word the error ourselves
-        session=Session(),
+        # dlt's default session raises on 4xx with the token URL and follows any redirect; this one
+        # keeps the token request on the token URL's host, bounded, and we word the errors ourselves
+        session=TokenSession(api_name, auth["token_url"], handling or ErrorHandling()),
     )

@@ -144,6 +144,11 @@ class ErrorHandling(_Strict):
     ignore_statuses: tuple[int, ...] = ()
     timeout: float = Field(default=60.0, gt=0)
     max_pages: int = Field(default=100_000, gt=0, description="per request sequence; guards next-link loops")
+    # `timeout` bounds each socket read; a server trickling bytes passes it forever. `deadline`
+    # bounds one request from sending to its body fully read (redirects included); retried like a timeout
+    deadline: float = Field(default=300.0, gt=0, description="seconds from sending a request to its body fully read")
+    # the largest body accepted, as received and as decoded (gzip bombs, endless chunked bodies)
+    max_body_mb: float = Field(default=64.0, gt=0, description="largest response body, MB, received or decoded")
 
 
 class IncrementalConfig(_Strict):

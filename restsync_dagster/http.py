@@ -3,7 +3,9 @@
 dlt's retrying session resends a request exactly as first signed (a stale token after a long
 Retry-After wait) and follows next links to any host with the credentials attached. This session
 re-signs every attempt with the current credentials, renews an OAuth2 token once on a 401, refuses
-URLs outside the API's hosts, and fails with a message naming API, resource, path and status.
+URLs and redirects outside the API's hosts (request_policy.py), bounds every answer in time and
+size (bounded_body.py), parses bodies as real servers send them (json_body.py), and fails with a
+message naming API, resource, path and status.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ from urllib.parse import urlsplit
 import requests
 from requests.hooks import default_hooks, dispatch_hook
 
-from restsync_dagster.auth import RenewingOAuth2
+from restsync_dagster.auth import RenewingOAuth2, credential_params
+from restsync_dagster.bounded_body import MB, DeadlineExceeded, Limits
 from restsync_dagster.config import ErrorHandling
 from restsync_dagster.errors import RestsyncError
+from restsync_dagster.json_body import NotJsonError, decode_json, is_empty
 from restsync_dagster.ratelimit import RequestBudget
 from restsync_dagster.readahead import ReadAhead
+from restsync_dagster.request_policy import GuardedSession, RequestPolicy, UnsafeUrlError, host_key
+
+__all__ = ["ApiRequestError", "ApiResponseError", "ApiSession", "RequestStats", "UnsafeUrlError", "host_key"]
 
 log = logging.getLogger("restsync_dagster.http")
 # called once per page answered, from any session of the process (the CLI's progress line)
@@ -37,10 +44,6 @@ class ApiRequestError(requests.HTTPError, RestsyncError):
 
 class ApiResponseError(RestsyncError):
     """A success status with a body that is not JSON (an HTML error page, a truncated body)."""
-
-
-class UnsafeUrlError(RestsyncError):
-    """A URL (usually a next link) points outside the API's allowed hosts or carries credentials."""
 
 
 @dataclass
@@ -71,13 +74,7 @@ class RequestStats:
         }
 
 
-def host_key(url: str) -> str:
-    parts = urlsplit(url)
-    default_port = 443 if parts.scheme == "https" else 80
-    return f"{(parts.hostname or '').lower()}:{parts.port or default_port}"
-
-
-class ApiSession(requests.Session):
+class ApiSession(GuardedSession):
     """A requests session bound to one API resource: its auth, error handling and allowed hosts."""
 
     def __init__(
@@ -92,28 +89,26 @@ class ApiSession(requests.Session):
         budget: Optional[RequestBudget] = None,
         read_ahead_pages: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            RequestPolicy.for_api(base_url, allowed_hosts, credential_params(auth)),
+            Limits(deadline=handling.deadline, max_body_bytes=int(handling.max_body_mb * MB), timeout=handling.timeout),
+            pool_size=pool_size,
+        )
         self.read_ahead = ReadAhead(read_ahead_pages, thread_name=f"{api_name}.{resource_name}.read-ahead")
         self.budget = budget  # the API's shared request budget (client.rate_limit), or None
         self.api_name = api_name
         self.resource_name = resource_name
         self.auth = auth
         self.handling = handling
-        self.allowed = {host_key(base_url)} | {host_key(h if "://" in h else f"https://{h}") for h in allowed_hosts}
-        self.allowed_schemes = {urlsplit(base_url).scheme}
         self.stats = RequestStats()
-        self.trust_env = False  # no ~/.netrc credentials or proxies sneaking in
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
         self.headers["User-Agent"] = "restsync-dagster (dlt)"
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "ApiSession":
         # dlt deep-copies the source config to validate it; the copy must not open new pools.
         return self
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self._check_url(request.url or "")
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.policy.check(request.url or "", f"{self.api_name}.{self.resource_name}")
         hooks = request.hooks
         request.hooks = default_hooks()
         kwargs.setdefault("timeout", self.handling.timeout)
@@ -127,6 +122,12 @@ class ApiSession(requests.Session):
             )
         elif response.status_code >= 400:
             raise self._failure(request, response)
+        elif response.status_code >= 300:
+            raise ApiRequestError(
+                f"{self._where(request)} answered {response.status_code} without a Location to follow; "
+                "check client.base_url and the endpoint path",
+                response=response,
+            )
         else:
             self._parse_once(request, response)
             self.stats.add(pages=1, pages_read_ahead=int(getattr(response, "read_ahead", False)))
@@ -143,16 +144,25 @@ class ApiSession(requests.Session):
 
         dlt would raise a bare JSONDecodeError deep in its extractor; here the error names the API,
         resource and path. The parsed body replaces `response.json` on this one response object, so
-        the paginator and the data selector do not decode it again.
+        the paginator and the data selector do not decode it again. An empty body (204, 205, or a
+        2xx with nothing or only whitespace) parses as None and marks the response `restsync_empty`.
         """
+        content = response.content
+        kind = response.headers.get("Content-Type")
         try:
-            payload = response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type")
+            payload = decode_json(content, kind)
+        except NotJsonError as exc:
+            facts = f"{kind or 'no content type'}, {len(content)} bytes"
             raise ApiResponseError(
-                f"{self._where(request)} answered {response.status_code} with a body that is not valid JSON "
-                f"({kind}, {len(response.content)} bytes); nothing of this response was loaded"
+                f"{self._where(request)} answered {response.status_code} with a body that is not valid JSON"
+                + (
+                    f": an HTML page ({facts}), perhaps a login or maintenance page; check client.base_url and the credentials"
+                    if exc.kind == "html"
+                    else f" ({facts})"
+                )
+                + "; nothing of this response was loaded"
             ) from None
+        response.restsync_empty = is_empty(content)  # type: ignore[attr-defined]
         response.json = lambda **_: payload  # type: ignore[method-assign]
 
     def _send_with_retries(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
@@ -164,6 +174,16 @@ class ApiSession(requests.Session):
                 self.budget.acquire()
             try:
                 response = super().send(request, **kwargs)
+            except DeadlineExceeded as exc:
+                if attempt >= self.handling.max_retries:
+                    raise ApiRequestError(
+                        f"{exc} after {attempt + 1} attempt(s); if the API is really this slow, raise error_handling.deadline"
+                    ) from None
+                self._sleep(self._backoff(attempt))
+                attempt += 1
+                self.stats.add(retries=1)
+                self._resign(request)
+                continue
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.handling.max_retries:
                     raise ApiRequestError(
@@ -228,19 +248,14 @@ class ApiSession(requests.Session):
         if seconds > 0:
             time.sleep(seconds)
 
-    def _check_url(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            raise UnsafeUrlError(
-                f"{self.api_name}.{self.resource_name}: refused a URL carrying userinfo (host {parts.hostname}); "
-                "a next link must not smuggle credentials"
-            )
-        if parts.scheme not in self.allowed_schemes or host_key(url) not in self.allowed:
-            raise UnsafeUrlError(
-                f"{self.api_name}.{self.resource_name}: refused to send credentials to {parts.scheme}://"
-                f"{parts.hostname}{f':{parts.port}' if parts.port else ''}, which is not the API's host; "
-                "if the API really serves pages from there, add it to client.allowed_hosts"
-            )
+    def describe(self, request: requests.PreparedRequest) -> str:
+        return self._where(request)
+
+    def _redirected(self, hops: int) -> None:
+        """A followed redirect is one more request: counted, and paced by the API's budget."""
+        self.stats.add(requests=1)
+        if self.budget is not None:
+            self.budget.acquire()
 
     def _where(self, request: requests.PreparedRequest) -> str:
         return f"API '{self.api_name}', resource '{self.resource_name}': {request.method} {_path(request.url)}"
