@@ -15,7 +15,7 @@ from urllib.parse import quote
 import dlt
 from dlt.common import jsonpath
 from dlt.extract import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
+from restsync_dagster.pages import ListingClient as RESTClient
 from dlt.sources.rest_api.config_setup import make_parent_key_name
 
 from restsync_dagster.config import ApiConfig, Resource

@@ -109,7 +109,7 @@ def normalize_paginator(paginator: dict[str, Any]) -> tuple[dict[str, Any], Opti
         if odata:
             return {"type": "json_link", "next_url_path": "['@odata.nextLink']"}, limit
         param = paginator.get("cursor_param", "cursor")
-        return {"type": "cursor", "cursor_path": cursor_path or param, "cursor_param": param}, limit
+        return {"type": "cursor", "cursor_path": cursor_path or param, "cursor_param": param, **_listing_end(paginator, "total_path")}, limit
     if kind == "page_number":
         canonical = {
             "type": "page_number",
@@ -118,12 +118,19 @@ def normalize_paginator(paginator: dict[str, Any]) -> tuple[dict[str, Any], Opti
         }
         if paginator.get("total_path"):
             canonical["total_path"] = paginator["total_path"]
-        return canonical, limit
+        return {**canonical, **_listing_end(paginator, "total_records_path")}, limit
     if kind == "offset":
-        canonical = {k: v for k, v in paginator.items() if k in {"type", "limit", "offset_param", "limit_param", "total_path"}}
+        canonical = {k: v for k, v in paginator.items() if k in {"type", "limit", "offset_param", "limit_param", "total_path", "base_offset"}}
+        canonical.update(_listing_end(paginator))
         canonical.setdefault("total_path", None)
         return canonical, None
     return paginator, None
+
+
+def _listing_end(paginator: dict[str, Any], *extra: str) -> dict[str, Any]:
+    """The end-of-listing options a paginator carries (config.py `_ListPaginator`), kept as written."""
+    keys = ("has_more_path", "detect_end_flags", "stop_on_status", *extra)
+    return {key: paginator[key] for key in keys if key in paginator}
 
 
 def _error_handler_to_canonical(handler: dict[str, Any]) -> dict[str, Any]:

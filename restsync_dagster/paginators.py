@@ -1,15 +1,23 @@
-"""dlt paginators from the canonical config, each guarded against endless pagination.
+"""dlt paginators from the canonical config, reading every way an API says a listing ended.
 
-A hostile or buggy API can send a next link that repeats forever, or empty pages that still point
-to a next page. dlt would follow them without end; these subclasses stop after a bounded number of
-requests with an error that names the resource. The offset paginator advances by the records it
-actually received, so a server that caps the page size below the asked limit loses no record.
+Vendors end a listing in many ways: an empty list, a missing or `null` data key, 204 or an empty
+body, a "more" flag that is false, a total reached, a 404 past the last page. dlt's paginators
+know a few of them and fail on others (a 204 breaks its body-reading paginators, a missing
+`has_more` raises); these subclasses end the listing quietly on each of them, never asking for a
+page past a clear end. They are also guarded against endless pagination: a next reference that
+repeats, empty pages that still point to a next page, or more than `max_pages` pages stop with an
+error naming the resource. The offset paginator advances by the records it actually received, so a
+server that caps the page size below the asked limit loses no record; a cursor that is a full URL
+is followed as a link (the session's host allowlist still applies).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import logging
+import re
+from typing import Any, Optional, Union
 
+from dlt.common import jsonpath
 from dlt.sources.helpers.rest_client import paginators as dlt_paginators
 from requests import Request, Response
 
@@ -24,29 +32,155 @@ from restsync_dagster.config import (
 )
 from restsync_dagster.errors import RestsyncError
 
+log = logging.getLogger("restsync_dagster.paginators")
+
 MAX_EMPTY_PAGES_WITH_NEXT = 3
+# where APIs put their end-of-listing flags: the top of the body, or one of these envelopes
+END_FLAG_ENVELOPES = ("", "meta", "info", "pagination", "paging", "page_info", "pageInfo", "response_metadata")
+# flags whose boolean `false` ends a listing (Stripe, Zoho `info.more_records`, Slack, Box...)
+MORE_FLAGS = ("has_more", "hasMore", "more_records", "moreRecords", "has_more_items", "hasMoreItems",
+              "has_next", "hasNext", "has_next_page", "hasNextPage")
+# flags whose boolean `true` ends a listing (Jira `isLast`, Zendesk `end_of_stream`...)
+LAST_FLAGS = ("is_last", "isLast", "is_last_page", "isLastPage", "last_page", "lastPage", "end_of_stream", "endOfStream")
+_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 class PaginationLoopError(RestsyncError):
     """Pagination does not terminate: a repeated next reference, endless empty pages, or too many pages."""
 
 
-class _Guarded:
-    """Mixin counting pages and remembering next references of one request sequence."""
+class PaginationFieldError(RestsyncError):
+    """A configured paginator field (a total) is missing from, or not a number in, a page of records."""
+
+
+def empty_body(response: Response) -> bool:
+    """An empty success body (204/205, zero bytes): the session makes its json() None."""
+    return bool(getattr(response, "restsync_empty", False)) or response.json() is None
+
+
+def detected_end(body: Any) -> Optional[str]:
+    """The usual end flag the body carries, as `path=value`, or None.
+
+    Only a real boolean counts, at the top of the body or in a known envelope: a flag that merely
+    exists, or a number (Laravel's `last_page: 3`), never ends a listing.
+    """
+    if not isinstance(body, dict):
+        return None
+    for envelope in END_FLAG_ENVELOPES:
+        holder = body.get(envelope) if envelope else body
+        if not isinstance(holder, dict):
+            continue
+        prefix = f"{envelope}." if envelope else ""
+        for name in MORE_FLAGS:
+            if holder.get(name) is False:
+                return f"{prefix}{name}=false"
+        for name in LAST_FLAGS:
+            if holder.get(name) is True:
+                return f"{prefix}{name}=true"
+    return None
+
+
+def _as_bool(value: Any) -> Optional[bool]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    if isinstance(value, int):
+        return value != 0
+    return None
+
+
+def _keys(body: Any) -> str:
+    return ", ".join(f"'{key}'" for key in list(body)[:20]) if isinstance(body, dict) else type(body).__name__
+
+
+class _Listing:
+    """Mixin for list paginators: ends on every vendor's end signal, then guards against loops.
+
+    Set by `build_paginator`: `label` (for errors), `max_pages`, `more_flag_path` (a configured
+    has_more flag), `detect_end_flags`, `total_records_path` (records of the whole listing),
+    `stop_on_status` (read by `pages.ListingClient`, which sees the failed request).
+    """
 
     label: str = "resource"
     max_pages: int = 100_000
+    more_flag_path: Optional[Any] = None
+    more_flag_field: str = "paginator.has_more_path"
+    detect_end_flags: bool = True
+    total_records_path: Optional[Any] = None
+    total_records_field: str = "paginator.total_path"
+    stop_on_status: tuple[int, ...] = ()
 
     def init_request(self, request: Request) -> None:
         self._pages = 0
         self._empty_in_row = 0
+        self._received = 0
+        self._warned_flag = False
         self._seen: set[Any] = set()
         super().init_request(request)  # type: ignore[misc]
 
     def update_state(self, response: Response, data: Optional[list[Any]] = None) -> None:
+        if empty_body(response) or getattr(response, "restsync_no_data", False):
+            self._has_next_page = False  # 204, an empty body, a null or missing data key
+            return
         super().update_state(response, data)  # type: ignore[misc]
+        self._received += len(data or [])
         if not getattr(self, "has_next_page", False):
             return
+        reason = self._end_reason(response.json(), data)
+        if reason is not None:
+            log.info("%s: %s, the listing ends here", self.label, reason)
+            self._has_next_page = False
+            return
+        self._guard(data)
+
+    def _end_reason(self, body: Any, data: Optional[list[Any]]) -> Optional[str]:
+        """Why the body says this is the last page although the paginator would go on, or None."""
+        if self.total_records_path is not None:
+            total = self._number(body, self.total_records_path, self.total_records_field)
+            if self._received >= total:
+                return f"{self._received} records of the {total} in {self.total_records_field} received"
+        if self.more_flag_path is not None:
+            values = jsonpath.find_values(self.more_flag_path, body)
+            flag = _as_bool(values[0]) if values else None
+            if flag is False:
+                return f"{self.more_flag_field} is {values[0]!r}"
+            if flag is None and data and not self._warned_flag:
+                self._warned_flag = True
+                log.warning(
+                    "%s: %s '%s' is not a boolean in a page of records (its keys: %s); the listing ends on "
+                    "its other signals; fix %s", self.label, self.more_flag_field, self.more_flag_path, _keys(body),
+                    self.more_flag_field,
+                )
+        elif self.detect_end_flags:
+            flag = detected_end(body)
+            if flag is not None:
+                return f"the body says {flag} (detected; set paginator.detect_end_flags: false to ignore it)"
+        return None
+
+    def _number(self, body: Any, path: Any, field: str) -> int:
+        values = jsonpath.find_values(path, body)
+        value = values[0] if values else None
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise PaginationFieldError(
+                f"{self.label}: {field} '{path}' is "
+                + ("missing from" if value is None else f"{value!r}, not a number, in")
+                + f" a page of records (its keys: {_keys(body)}); set {field} to the field holding the total, or remove it"
+            ) from None
+
+    # dlt's RangePaginator reports a bad total_path through these (its message dumps the whole body)
+    def _handle_missing_total(self, response_json: Any) -> None:
+        self._number(response_json, self.total_path, "paginator.total_path")  # type: ignore[attr-defined]
+
+    def _handle_invalid_total(self, total: Any) -> None:
+        raise PaginationFieldError(
+            f"{self.label}: paginator.total_path '{self.total_path}' is {total!r}, not a number; "  # type: ignore[attr-defined]
+            "set paginator.total_path to the field holding the total, or remove it"
+        )
+
+    def _guard(self, data: Optional[list[Any]]) -> None:
         self._pages += 1
         self._empty_in_row = 0 if data else self._empty_in_row + 1
         reference = self._reference()
@@ -67,24 +201,41 @@ class _Guarded:
         return getattr(self, "_next_reference", None)
 
 
-class GuardedJsonLink(_Guarded, dlt_paginators.JSONLinkPaginator):
+class GuardedJsonLink(_Listing, dlt_paginators.JSONLinkPaginator):
     pass
 
 
-class GuardedHeaderLink(_Guarded, dlt_paginators.HeaderLinkPaginator):
+class GuardedHeaderLink(_Listing, dlt_paginators.HeaderLinkPaginator):
     pass
 
 
-class GuardedCursor(_Guarded, dlt_paginators.JSONResponseCursorPaginator):
-    pass
+class GuardedCursor(_Listing, dlt_paginators.JSONResponseCursorPaginator):
+    """A body cursor sent back as a parameter, or followed as a link when it is a full URL.
+
+    requests URL-encodes the parameter once (`+/=` as `%2B%2F%3D`), so an opaque cursor returns
+    to the server exactly as it was sent.
+    """
+
+    def init_request(self, request: Request) -> None:
+        self._origin = (request.url, dict(request.params or {}))
+        super().init_request(request)
+
+    def update_request(self, request: Request) -> None:
+        reference = self._next_reference
+        if isinstance(reference, str) and _URL.match(reference):
+            request.url, request.params = reference, None  # the URL carries every parameter
+            return
+        if request.url != self._origin[0]:  # a plain cursor after a followed URL: back to the listing
+            request.url, request.params = self._origin[0], dict(self._origin[1])
+        super().update_request(request)
 
 
-class GuardedPageNumber(_Guarded, dlt_paginators.PageNumberPaginator):
+class GuardedPageNumber(_Listing, dlt_paginators.PageNumberPaginator):
     def _reference(self) -> Any:
         return None
 
 
-class GuardedOffset(_Guarded, dlt_paginators.OffsetPaginator):
+class GuardedOffset(_Listing, dlt_paginators.OffsetPaginator):
     """Advance by the number of records received (at most the limit), stop on an empty page.
 
     A server that caps the page below the limit is followed record by record; one that serves a
@@ -103,34 +254,54 @@ class GuardedSinglePage(dlt_paginators.SinglePagePaginator):
     pass
 
 
+ListConfig = Union[JsonLinkPaginator, HeaderLinkPaginator, CursorPaginator, PageNumberPaginator, OffsetPaginator]
+
+
 def build_paginator(config: Optional[PaginatorConfig], label: str, max_pages: int) -> Optional[dlt_paginators.BasePaginator]:
     """A fresh paginator instance for one request sequence (dlt mutates paginators while paging)."""
-    paginator: dlt_paginators.BasePaginator
     if config is None or isinstance(config, SinglePagePaginator):
         return GuardedSinglePage()
+    paginator = _dlt_paginator(config)
+    paginator.label = label
+    paginator.max_pages = max_pages
+    paginator.detect_end_flags = config.detect_end_flags
+    paginator.stop_on_status = tuple(config.stop_on_status)
+    if config.has_more_path:
+        paginator.more_flag_path = jsonpath.compile_path(config.has_more_path)
+    total_records = config.total_records_path if isinstance(config, PageNumberPaginator) else (
+        None if isinstance(config, OffsetPaginator) else config.total_path
+    )
+    if total_records:
+        paginator.total_records_path = jsonpath.compile_path(total_records)
+        paginator.total_records_field = (
+            "paginator.total_records_path" if isinstance(config, PageNumberPaginator) else "paginator.total_path"
+        )
+    return paginator
+
+
+def _dlt_paginator(config: ListConfig) -> _Listing:
     if isinstance(config, JsonLinkPaginator):
-        paginator = GuardedJsonLink(next_url_path=config.next_url_path)
-    elif isinstance(config, HeaderLinkPaginator):
-        paginator = GuardedHeaderLink(links_next_key=config.links_next_key)
-    elif isinstance(config, CursorPaginator):
-        paginator = GuardedCursor(cursor_path=config.cursor_path, cursor_param=config.cursor_param)
-    elif isinstance(config, PageNumberPaginator):
-        paginator = GuardedPageNumber(
+        return GuardedJsonLink(next_url_path=config.next_url_path)
+    if isinstance(config, HeaderLinkPaginator):
+        return GuardedHeaderLink(links_next_key=config.links_next_key)
+    if isinstance(config, CursorPaginator):
+        return GuardedCursor(cursor_path=config.cursor_path, cursor_param=config.cursor_param)
+    if isinstance(config, PageNumberPaginator):
+        return GuardedPageNumber(
             base_page=config.base_page,
             page_param=config.page_param,
             total_path=config.total_path,
             stop_after_empty_page=True,
         )
-    elif isinstance(config, OffsetPaginator):
+    if isinstance(config, OffsetPaginator):
         paginator = GuardedOffset(
             limit=config.limit,
+            offset=config.base_offset,
             offset_param=config.offset_param,
             limit_param=config.limit_param,
             total_path=config.total_path,
             stop_after_empty_page=True,
         )
-    else:  # pragma: no cover - the config model admits no other type
-        raise TypeError(f"unknown paginator config {config!r}")
-    paginator.label = label  # type: ignore[attr-defined]
-    paginator.max_pages = max_pages  # type: ignore[attr-defined]
-    return paginator
+        paginator.base_index = config.base_offset  # a total counts from the first offset (1 for Zoho's `from`)
+        return paginator
+    raise TypeError(f"unknown paginator config {config!r}")  # pragma: no cover - the model admits no other
