@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -93,8 +94,46 @@ def run_pipeline(api_name: str) -> Iterator[dlt.Pipeline]:
     with inject_section(ConfigSectionContext(pipeline_name=pipeline_name(api_name))):
         credentials = destination_for(api_name).configuration(None, accept_partial=True).credentials
     pipeline = make_pipeline(api_name, _duckdb(credentials))
-    with pipeline.sql_client():
-        yield pipeline
+    try:
+        with pipeline.sql_client():
+            yield pipeline
+    except Exception as exc:
+        hint = duckdb_memory_hint(api_name, exc)
+        if hint is None:
+            raise
+        raise DuckDbMemoryError(hint) from exc
+
+
+class DuckDbMemoryError(RestsyncError):
+    """DuckDB needed more memory than its limit (tuning.py sets 128MB unless configured)."""
+
+
+MEMORY_SETTING = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+
+
+def duckdb_memory_hint(api_name: str, exc: BaseException) -> Optional[str]:
+    """What to raise, and how, when DuckDB's memory limit stopped a load; None for other errors.
+
+    DuckDB's own message says `SET memory_limit`, which a user of restsync cannot type anywhere;
+    a wide table needs the most (measured: 200 rows of 5,000 text columns fail at 128MB and 512MB,
+    load at 1GB)."""
+    chain: list[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    out_of_memory = next((c for c in chain if type(c).__name__ == "OutOfMemoryException" or "Out of Memory Error" in str(c)[:200]), None)
+    if out_of_memory is None:
+        return None
+    job = next((str(getattr(c, "job_id")) for c in chain if getattr(c, "job_id", None)), "")
+    table = f" table '{job.split('.')[0]}'" if job else ""
+    used = re.search(r"\(([^)]*) used\)", str(out_of_memory))
+    return (
+        f"API '{api_name}': DuckDB ran out of its memory limit{f' ({used.group(1)} used)' if used else ''} loading{table}. "
+        f"restsync sets memory_limit 128MB (tuning.py); raise it: {MEMORY_SETTING}='{{\"memory_limit\": \"1GB\"}}' "
+        f"(all APIs; {pipeline_name(api_name).upper()}__{MEMORY_SETTING} for this one; or in .dlt/config.toml). "
+        "5,000 columns need 1GB"
+    )
 
 
 _definition_dir: Optional[Path] = None

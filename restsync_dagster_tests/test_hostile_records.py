@@ -146,3 +146,14 @@ def test_a_record_without_its_primary_key_fails_its_resource_alone(server: Recor
     server.pages["/tickets"] = [{"id": None, "subject": "null key"}]
     text = failure_text(run_assets(api, ["tickets"], raise_on_error=False))
     assert "resource 'tickets': field 'primary_key': a record has null 'id'" in text
+
+
+def test_a_table_too_wide_for_duckdbs_memory_limit_names_the_setting(server: RecordServer, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")  # dlt retries the job 5 times by default: ~25 s
+    server.pages["/tickets"] = [{"id": i, **{f"field_{c}": f"value {i} {c}" for c in range(5000)}} for i in range(50)]
+    result = run_assets(hostile_api(server, workdir), raise_on_error=False)
+    text = failure_text(result)
+    assert "API 'hostile': DuckDB ran out of its memory limit (122.0 MiB/122.0 MiB used) loading table 'tickets'" in text, text[-3000:]
+    assert """DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG='{"memory_limit": "1GB"}'""" in text
+    assert "RESTSYNC_HOSTILE__DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG for this one" in text
+    assert count("tickets") == 0 and count("users") == len(USERS)
