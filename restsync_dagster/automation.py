@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import time
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from dagster import (
@@ -35,7 +36,10 @@ from dlt.common import jsonpath
 
 from restsync_dagster.auth import RenewingOAuth2, build_auth
 from restsync_dagster.config import ApiConfig, Resource
+from restsync_dagster.cursor_values import later, parse_cursor
 from restsync_dagster.delta import count_changes
+from restsync_dagster.destination import make_pipeline
+from restsync_dagster.incremental_state import cursor_of
 from restsync_dagster.http import ApiSession
 from restsync_dagster.runner import FULL_REFRESH_TAG
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
@@ -93,8 +97,17 @@ def full_refresh_schedules(api: ApiConfig) -> list[ScheduleDefinition]:
     return schedules
 
 
-def newest_cursor(api: ApiConfig, resource: Resource, session: ApiSession, base_url: str) -> Optional[str]:
-    """The cursor value of the API's newest record of this resource (None when it has none)."""
+@dataclass(frozen=True)
+class NewestRecord:
+    """What a probe read: the cursor of the first record, and of the newest of all records returned."""
+
+    first: Any
+    newest: Any
+    sorted_newest_first: bool  # False: a later record than the first came back (the sort is ignored)
+
+
+def newest_cursor(api: ApiConfig, resource: Resource, session: ApiSession, base_url: str) -> Optional[NewestRecord]:
+    """The cursor values the API answers the probe for its newest record with (None: no record)."""
     assert resource.incremental is not None
     params, headers = resolve_params(api, resource)
     response = session.get(
@@ -102,25 +115,36 @@ def newest_cursor(api: ApiConfig, resource: Resource, session: ApiSession, base_
         params={**params, **resource.incremental.probe_params},
         headers=headers,
     )
-    payload = response.json()
+    payload = response.json() if response.content else None
     records = jsonpath.find_values(resource.endpoint.data_selector, payload) if resource.endpoint.data_selector else payload
     if records and isinstance(records[0], list):
         records = records[0]
-    if not records:
+    if not records or not isinstance(records, list):
         return None
-    values = jsonpath.find_values(resource.incremental.cursor_path, records[0])
-    return str(values[0]) if values else None
+    fmt = resource.incremental.format
+    raws = [values[0] if values else None for values in (jsonpath.find_values(resource.incremental.cursor_path, r) for r in records)]
+    first = raws[0]
+    top, top_raw = parse_cursor(first, fmt), first
+    for raw in raws[1:]:  # a probe whose page size is ignored too returns many: its first must be the newest
+        if later(parse_cursor(raw, fmt), top):
+            top, top_raw = parse_cursor(raw, fmt), raw
+    return NewestRecord(first=first, newest=top_raw, sorted_newest_first=top_raw is first)
 
 
-def _later(candidate: Optional[str], seen: Optional[str]) -> bool:
-    if candidate is None:
-        return False
-    if seen is None:
-        return True
+def loaded_cursor(api: ApiConfig, resource: Resource) -> Optional[Any]:
+    """The cursor the last committed run reached, from the pipeline's local state (no destination
+    query: a run may hold the DuckDB file); None when unknown."""
+    assert resource.incremental is not None
     try:
-        return datetime.fromisoformat(candidate.replace("Z", "+00:00")) > datetime.fromisoformat(seen.replace("Z", "+00:00"))
-    except ValueError:
-        return candidate > seen
+        state = make_pipeline(api.name).state
+    except Exception:  # noqa: BLE001 - no local pipeline yet
+        return None
+    return cursor_of(state, api.name, resource.name, resource.incremental.cursor_path)
+
+
+def _later(candidate: Any, seen: Any, fmt: str = "auto") -> bool:
+    """Whether a cursor value is after another, as instants or numbers (never text against number)."""
+    return later(parse_cursor(candidate, fmt), parse_cursor(seen, fmt)) if candidate is not None else False
 
 
 def with_descendants(api: ApiConfig, names: set[str]) -> set[str]:
@@ -159,12 +183,27 @@ Probe = tuple[bool, Optional[str], str]  # (changed, the sensor's new cursor for
 
 
 def _probe_cursor(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Optional[str]) -> Probe:
-    """Changed when the API's newest record is newer than the newest one seen before."""
+    """Changed when the API's newest record is newer than the newest one seen or loaded before.
+
+    A probe whose sort the API ignores (its "newest" is older than what was seen or loaded, or a
+    later record than its first came back) cannot tell: the resource is run at the sensor's
+    interval instead, and the note says so."""
     assert resource.incremental is not None
-    newest = newest_cursor(api, resource, session, client.base_url)
-    if _later(newest, seen):
-        return True, newest, f"newest {resource.incremental.cursor_path} {newest} > {seen or 'never seen'}"
-    return False, seen, f"nothing newer than {seen}"
+    fmt, path = resource.incremental.format, resource.incremental.cursor_path
+    probe = newest_cursor(api, resource, session, client.base_url)
+    newest = probe.newest if probe is not None else None
+    loaded = loaded_cursor(api, resource)
+    known = seen if not _later(loaded, seen, fmt) else loaded
+    if probe is not None and (not probe.sorted_newest_first or _later(known, probe.first, fmt)):
+        keep = newest if _later(newest, known, fmt) else known
+        return True, keep, (
+            f"its probe ignores the sort ({', '.join(f'{k}={v}' for k, v in resource.incremental.probe_params.items())}): "
+            f"the 'newest' {path} {probe.first} is older than {known if _later(known, probe.first, fmt) else newest}; "
+            f"run at the sensor's interval ({api.sensor.minimum_interval_seconds}s) instead"
+        )
+    if _later(newest, known, fmt):
+        return True, newest, f"newest {path} {newest} > {known or 'never seen'}"
+    return False, known, f"nothing newer than {known}"
 
 
 def _probe_delta(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Optional[str]) -> Probe:
@@ -198,10 +237,12 @@ def change_sensor(api: ApiConfig, job: UnresolvedAssetJobDefinition) -> Optional
         if not changed:
             return SensorResult(skip_reason=SkipReason(f"no changes upstream: {'; '.join(notes)}"), cursor=json.dumps(new_cursor))
         selection = sorted(with_descendants(api, changed))
+        blind = any("ignores the sort" in note for note in notes)
         return SensorResult(
             run_requests=[
                 RunRequest(
-                    run_key=f"{api.name}:{json.dumps(new_cursor, sort_keys=True)}",
+                    # a blind probe (its sort ignored) keeps its cursor: the tick time keeps its runs apart
+                    run_key=f"{api.name}:{json.dumps(new_cursor, sort_keys=True)}" + (f":{int(time.time())}" if blind else ""),
                     asset_selection=[AssetKey([api.name, name]) for name in selection],
                     tags={API_TAG: api.name, "restsync/reason": "; ".join(n for n in notes if n.split(":", 1)[0] in changed)[:200]},
                 )

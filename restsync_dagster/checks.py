@@ -5,6 +5,9 @@
 - `primary_key_unique`: no key appears twice in the destination (ERROR: a non-unique merge key
   silently drops rows). Queried through the dlt pipeline's `sql_client`, so it works on DuckDB,
   Postgres and any SQL destination dlt supports.
+- `incremental` (incremental resources): the last run found the cursor field in the records and
+  the API honoured the filter (WARN otherwise, with the config file, resource, field and what to
+  do); the run records what it saw in the resource's dlt state, committed with its data.
 - freshness: Dagster's own last-update freshness check, with a lower bound of two schedule
   intervals (plus slack) derived from the API's cron; evaluated by a freshness sensor.
 """
@@ -17,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterator, Optional, Sequence
 
 import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckKey,
@@ -36,10 +40,12 @@ from dagster._utils.schedules import cron_string_iterator
 
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.destination import make_pipeline
+from restsync_dagster.incremental_state import observed_of, warnings_of
 from restsync_dagster.pools import pool_of
 
 ROWS_CHECK = "rows"
 PK_CHECK = "primary_key_unique"
+INCREMENTAL_CHECK = "incremental"
 FRESHNESS_SLACK = timedelta(minutes=5)
 
 
@@ -58,6 +64,15 @@ def check_specs(api: ApiConfig) -> list[AssetCheckSpec]:
         key = _key(api, resource)
         if rows_expected(resource):
             specs.append(AssetCheckSpec(ROWS_CHECK, asset=key, description="The table has rows (WARN when empty)."))
+        if resource.incremental is not None and resource.parent is None:
+            specs.append(
+                AssetCheckSpec(
+                    INCREMENTAL_CHECK,
+                    asset=key,
+                    description=f"The records carry '{resource.incremental.cursor_path}' and the API honours "
+                    f"?{resource.incremental.param}= (WARN: a full read each run, merged on the key).",
+                )
+            )
         specs.append(
             AssetCheckSpec(
                 PK_CHECK,
@@ -74,14 +89,21 @@ def table_stats(pipeline: dlt.Pipeline, table: str, key_columns: Sequence[str]) 
     The pipeline has been synced with the destination by the caller (once for all tables)."""
     if not pipeline.default_schema_name or table not in pipeline.default_schema.tables:
         return None
-    naming = pipeline.default_schema.naming
-    with pipeline.sql_client() as client:
-        qualified = client.make_qualified_table_name(naming.normalize_table_identifier(table))
-        columns = ", ".join(client.escape_column_name(naming.normalize_path(c)) for c in key_columns)
-        count = client.execute_sql(f"SELECT count(*) FROM {qualified}")
-        duplicates = client.execute_sql(
-            f"SELECT count(*) FROM (SELECT {columns} FROM {qualified} GROUP BY {columns} HAVING count(*) > 1) AS d"
-        )
+    schema = pipeline.default_schema
+    naming = schema.naming
+    key_names = [naming.normalize_path(c) for c in key_columns]
+    try:
+        with pipeline.sql_client() as client:
+            qualified = client.make_qualified_table_name(naming.normalize_table_identifier(table))
+            count = client.execute_sql(f"SELECT count(*) FROM {qualified}")
+            if not set(key_names) <= set(schema.get_table_columns(table)):
+                return int(count[0][0]), 0  # type: ignore[index] # no row ever carried the key
+            columns = ", ".join(client.escape_column_name(name) for name in key_names)
+            duplicates = client.execute_sql(
+                f"SELECT count(*) FROM (SELECT {columns} FROM {qualified} GROUP BY {columns} HAVING count(*) > 1) AS d"
+            )
+    except DatabaseUndefinedRelation:  # in the schema, never created: an empty first load, a failed one
+        return None
     return int(count[0][0]), int(duplicates[0][0])  # type: ignore[index]
 
 
@@ -97,7 +119,10 @@ def table_checks(api: ApiConfig) -> AssetChecksDefinition:
     )
     def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         pipeline = make_pipeline(api.name)
-        pipeline.sync_destination()
+        try:
+            pipeline.sync_destination()
+        except Exception as exc:  # noqa: BLE001 - no dataset yet: every table reads as never loaded
+            context.log.warning(f"{api.name}: the destination has no state to check yet ({type(exc).__name__}: {exc})")
         wanted: set[AssetCheckKey] = set(context.selected_asset_check_keys)
         for resource in api.resources:
             key = _key(api, resource)
@@ -122,6 +147,8 @@ def _results(pipeline: dlt.Pipeline, resource: Resource, key: AssetKey, names: s
             metadata={**where, "row_count": MetadataValue.int(rows)},
             description=None if rows else "the table is empty or was never loaded",
         )
+    if INCREMENTAL_CHECK in names:
+        yield _incremental_result(pipeline, resource, key)
     if PK_CHECK in names:
         yield AssetCheckResult(
             asset_key=key,
@@ -134,6 +161,29 @@ def _results(pipeline: dlt.Pipeline, resource: Resource, key: AssetKey, names: s
                 "duplicate_keys": MetadataValue.int(duplicates),
             },
         )
+
+
+def _incremental_result(pipeline: dlt.Pipeline, resource: Resource, key: AssetKey) -> AssetCheckResult:
+    """WARN when the last run found no cursor in the records or saw the API ignore the filter."""
+    assert resource.incremental is not None
+    observed = observed_of(pipeline.state, key.path[0], resource.name)
+    problems = warnings_of(observed)
+    metadata: dict[str, MetadataValue] = {
+        "cursor_path": MetadataValue.text(resource.incremental.cursor_path),
+        "param": MetadataValue.text(resource.incremental.param),
+    }
+    if "records" in observed:
+        metadata["records_read"] = MetadataValue.int(int(observed["records"]))
+    if isinstance(observed.get("filter_honoured"), bool):
+        metadata["incremental_effective"] = MetadataValue.bool(bool(observed["filter_honoured"]))
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=INCREMENTAL_CHECK,
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description="\n".join(problems) if problems else (None if observed else "no run observed yet"),
+    )
 
 
 @functools.lru_cache(maxsize=None)

@@ -226,7 +226,8 @@ def cmd_import_airbyte(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from restsync_dagster.simulator.__main__ import main as simulator_main
 
-    return simulator_main(args.simulator_args)
+    flavors = [f"--flavor={spec}" for spec in args.flavor]  # `restsync simulate --flavor API:NAME` without `--`
+    return simulator_main([*flavors, *args.simulator_args])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -323,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     airbyte.set_defaults(func=cmd_import_airbyte)
 
     simulate = sub.add_parser("simulate", help="start the local simulator of the five APIs (options: restsync simulate -- --help)")
+    simulate.add_argument("--flavor", "--flavour", action="append", default=[], metavar="API:NAME",
+                          help="answer as another real vendor would, e.g. ticket_desk:zoho (repeatable)")
     simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
     simulate.set_defaults(func=cmd_simulate)
 

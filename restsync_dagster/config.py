@@ -181,9 +181,31 @@ class IncrementalConfig(_Strict):
 
     cursor_path: str
     param: str
-    initial_value: str
+    # any usual cursor form: ISO 8601, a date, epoch seconds or milliseconds, a version number
+    initial_value: Union[int, float, str]
+    # the form the filter value is sent in; `auto`: the records' form (before any, initial_value's)
+    format: Literal["auto", "iso", "epoch_s", "epoch_ms", "date", "int"] = "auto"
     lag_seconds: float = Field(default=0, ge=0)
     probe_params: dict[str, Union[str, int]] = Field(default_factory=dict)
+
+    @field_validator("initial_value", mode="before")
+    @classmethod
+    def _initial_value_parses(cls, value: Any, info: Any) -> Any:
+        """YAML reads an unquoted `2024-01-01` as a date: keep it as text; refuse what is no cursor."""
+        from datetime import date, datetime
+
+        from restsync_dagster.cursor_values import parse_cursor
+
+        if isinstance(value, datetime):
+            value = value.isoformat().replace("+00:00", "Z")
+        elif isinstance(value, date):
+            value = value.isoformat()
+        if parse_cursor(value) is None:
+            raise ValueError(
+                f"{value!r} is no cursor value: use an ISO 8601 time ('2024-01-01T00:00:00Z'), a date "
+                "('2024-01-01'), epoch seconds or milliseconds (1704067200000) or a version number (0)"
+            )
+        return value
 
 
 class DeltaConfig(_Strict):

@@ -16,7 +16,7 @@ from dagster import MetadataValue
 
 from restsync_dagster.config import ApiConfig
 from restsync_dagster.delta import stored_delta_link
-from restsync_dagster.resource_state import resource_state_of
+from restsync_dagster.incremental_state import cursor_of, observed_of
 
 
 def count_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
@@ -45,10 +45,17 @@ def cursor_reached(pipeline_state: Mapping[str, Any], api: ApiConfig, resource_n
     incremental = resource.incremental
     if incremental is None:
         return None
-    resource_state = resource_state_of(pipeline_state, api.name, resource_name)
-    cursor_state = resource_state.get("incremental", {}).get(incremental.cursor_path, {})
-    value = cursor_state.get("last_value") if isinstance(cursor_state, Mapping) else None
+    value = cursor_of(pipeline_state, api.name, resource_name, incremental.cursor_path)
     return None if value is None else str(value)
+
+
+def incremental_effective(pipeline_state: Mapping[str, Any], api: ApiConfig, resource_name: str) -> Optional[bool]:
+    """Whether the API honoured the resource's filter in its last run (None: not known, e.g. no
+    record had the cursor field, or the resource is not incremental)."""
+    if api.resource(resource_name).incremental is None:
+        return None
+    honoured = observed_of(pipeline_state, api.name, resource_name).get("filter_honoured")
+    return honoured if isinstance(honoured, bool) else None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from restsync_dagster.config import ApiConfig
 from restsync_dagster.destination import run_pipeline
 from restsync_dagster.errors import MissingSettingError, ResourceFailedError
 from restsync_dagster.http import RequestStats
-from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached
+from restsync_dagster.incremental_state import observed_of, warnings_of
+from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached, incremental_effective
 from restsync_dagster.redaction import REDACTOR, protect
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
@@ -170,6 +171,9 @@ def _run_phase(
             built.close()
         duration = time.monotonic() - started
         after = count_rows(pipeline, names)
+    for name in sorted(names):  # an assumption of the config the API broke: one line each
+        for message in warnings_of(observed_of(pipeline.state, api.name, name)) if api.resource(name).incremental else ():
+            context.log.warning(message)
     for event in events:
         yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration, built.removed)
 
@@ -289,4 +293,7 @@ def with_outcome(
     cursor = cursor_reached(pipeline_state, api, name)
     if cursor is not None:
         metadata["incremental_cursor"] = MetadataValue.text(REDACTOR.redact(cursor))
+    effective = incremental_effective(pipeline_state, api, name)
+    if effective is not None:
+        metadata["incremental_effective"] = MetadataValue.bool(effective)
     return MaterializeResult(asset_key=event.asset_key, metadata=metadata)

@@ -1,7 +1,8 @@
 """Canonical config -> dlt source.
 
-Top-level resources are compiled to dlt `rest_api` endpoint configs and built by dlt's own
-`rest_api_resources`. Child resources are dlt transformers (see `children.py`) fed either by their
+Top-level resources are paginated listings with our own cursor (see `listing.py`: dlt's
+`incremental` cannot compare epoch-ms records with an ISO start, and fails on a missing field), delta
+resources are delta rounds (`delta.py`). Child resources are dlt transformers (see `children.py`) fed either by their
 parent resource in the same run, or by the parent's records already in the destination when the
 parent is not selected, so materializing a child alone never re-crawls or re-cursors its parent.
 
@@ -16,7 +17,6 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 import dlt
 from dlt.extract import DltResource, DltSource
-from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.config_setup import create_response_hooks
 from requests.auth import AuthBase
 
@@ -25,6 +25,7 @@ from restsync_dagster.children import child_resource, compiled_data_selector
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.delta import DeltaRound, delta_resource
 from restsync_dagster.http import ApiSession, RequestStats
+from restsync_dagster.listing import listing_resource
 from restsync_dagster.paginators import build_paginator
 from restsync_dagster.ratelimit import budget_for
 from restsync_dagster.record_hygiene import RecordHygiene
@@ -187,12 +188,20 @@ def compile_rest_api_config(api: ApiConfig, client: Optional[ResolvedClient] = N
 def _top_level_resource(
     api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, incremental: bool
 ) -> DltResource:
+    """The resource's listing; `incremental=False`: crawled only to feed its children, its cursor untouched."""
     params, headers = resolve_params(api, resource)
-    config = {
-        "client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)},
-        "resources": [compile_endpoint(api, resource, params, headers, incremental=incremental)],
-    }
-    return rest_api_resources(config)[0]  # type: ignore[arg-type]
+    return listing_resource(
+        api,
+        resource,
+        session=session,
+        base_url=client.base_url,
+        params=params,
+        headers={**client.headers, **headers},
+        hooks=_hooks(api, resource),
+        make_paginator=lambda: _paginator(api, resource),
+        hints=resource_hints(resource),
+        track_cursor=incremental,
+    )
 
 
 def delta_round(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> DeltaRound:

@@ -14,17 +14,21 @@ from typing import Any, Optional
 from restsync_dagster.simulator.auth import DEFAULT_CREDENTIALS
 from restsync_dagster.simulator.catalog import APIS, DEMO_EMAIL
 from restsync_dagster.simulator.delta import DELTA_APIS
+from restsync_dagster.simulator.flavours import Flavour, flavour_names, flavours_for
 from restsync_dagster.simulator.server import FAULT_KINDS, PERSISTENT_FAULTS, TOKEN_PATHS, SimulatorState, make_server
 from restsync_dagster.simulator.store import Store
 
 DEFAULT_PORT, DEFAULT_LOGIN_PORT = 8765, 8766
 DEFAULT_SCOPE = "api://restsync-simulator/.default"
 
-__all__ = ["Simulator", "DEFAULT_CREDENTIALS", "DEFAULT_PORT", "DEFAULT_LOGIN_PORT"]
+__all__ = ["Simulator", "DEFAULT_CREDENTIALS", "DEFAULT_PORT", "DEFAULT_LOGIN_PORT", "flavour_names"]
 
 
 class Simulator:
-    """The five APIs on 127.0.0.1: `port` for the APIs, `login_port` for the directory's token host."""
+    """The five APIs on 127.0.0.1: `port` for the APIs, `login_port` for the directory's token host.
+
+    `flavors` picks, per API, a real vendor's way of answering instead of the default one the shipped
+    configs describe (`{"ticket_desk": "zoho"}`; `flavours.py` lists them)."""
 
     def __init__(
         self,
@@ -39,6 +43,7 @@ class Simulator:
         rate_limit_per_second: Optional[float] = None,
         host: str = "127.0.0.1",
         pad_bytes: int = 0,
+        flavors: Optional[dict[str, str]] = None,
     ) -> None:
         merged = copy.deepcopy(DEFAULT_CREDENTIALS)
         for api, values in (credentials or {}).items():
@@ -46,7 +51,8 @@ class Simulator:
         self.credentials = merged
         self.host = host
         self.store = Store(seed=seed, scale=scale, counts=counts, pad_bytes=pad_bytes)
-        self.state = SimulatorState(self.store, merged, token_ttl_seconds, latency_ms, rate_limit_per_second)
+        self.flavours: dict[str, Flavour] = flavours_for(flavors, APIS)
+        self.state = SimulatorState(self.store, merged, token_ttl_seconds, latency_ms, rate_limit_per_second, self.flavours)
         self._api_server = make_server(self.state, host, port, login_host=False)
         self._login_server = make_server(self.state, host, login_port, login_host=True)
         self._threads: list[threading.Thread] = []
@@ -105,11 +111,19 @@ class Simulator:
         return env
 
     # --- data ----------------------------------------------------------------------------------------
+    def flavor(self, api: str) -> str:
+        """The name of the flavour `api` answers in (`default` unless chosen)."""
+        return self.flavours[api].name
+
     def records(self, api: str, resource: str) -> list[dict[str, Any]]:
-        return self.store.records(api, resource)
+        """Every record of a resource as the API serves it now, in its flavour (e.g. epoch ms timestamps)."""
+        flavour, spec = self.flavours[api], self.store.resource(api, resource).spec
+        return [flavour.record(spec, r) for r in self.store.records(api, resource)]
 
     def children_by_parent(self, api: str, resource: str) -> dict[Any, list[dict[str, Any]]]:
-        return self.store.children_by_parent(api, resource)
+        """Child records per parent id, as served in the API's flavour."""
+        flavour, spec = self.flavours[api], self.store.resource(api, resource).spec
+        return {parent: [flavour.record(spec, r) for r in rows] for parent, rows in self.store.children_by_parent(api, resource).items()}
 
     def mutate(self, api: str, resource: str, updates: int = 0, inserts: int = 0, deletes: int = 0) -> dict[str, list[Any]]:
         return self.store.mutate(api, resource, updates, inserts, deletes)

@@ -10,6 +10,8 @@ from typing import Optional, Sequence
 from urllib.parse import parse_qsl
 
 from restsync_dagster.simulator import DEFAULT_LOGIN_PORT, DEFAULT_PORT, Simulator
+from restsync_dagster.simulator.catalog import APIS
+from restsync_dagster.simulator.flavours import flavour_names, flavours_for
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -31,7 +33,23 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="inject a fault, e.g. 'service_desk:status:agents:3?status=503&retry_after=2' (COUNT -1: until stopped); "
         "see docs/faults.md",
     )
+    parser.add_argument(
+        "--flavor", "--flavour", action="append", default=[], metavar="API:NAME", dest="flavor",
+        help="answer as another real vendor would, e.g. 'ticket_desk:zoho' (repeatable; one per API). Flavours: "
+        + "; ".join(f"{api}: {', '.join(flavour_names(api))}" for api in APIS),
+    )
     return parser.parse_args(argv)
+
+
+def parse_flavors(specs: Sequence[str]) -> dict[str, str]:
+    """`API:NAME` items -> {api: name}; a malformed or repeated API is refused."""
+    chosen: dict[str, str] = {}
+    for spec in specs:
+        api, _, name = spec.partition(":")
+        if not api or not name or api in chosen:
+            raise SystemExit(f"--flavor {spec!r}: expected API:NAME, one per API")
+        chosen[api] = name
+    return chosen
 
 
 def parse_fault(spec: str) -> tuple[str, str, Optional[str], Optional[int], dict[str, str]]:
@@ -51,10 +69,15 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
     for item in args.count:
         key, _, value = item.partition("=")
         counts[key] = int(value)
+    try:
+        flavors = parse_flavors(args.flavor)
+        flavours_for(flavors, APIS)  # refused before any port is bound
+    except ValueError as exc:
+        raise SystemExit(f"--flavor: {exc}") from None
     sim = Simulator(
         port=args.port, login_port=args.login_port, seed=args.seed, scale=args.scale, latency_ms=args.latency_ms,
         counts=counts, token_ttl_seconds=args.token_ttl, rate_limit_per_second=args.rate_limit or None, host=args.host,
-        pad_bytes=args.pad_bytes,
+        pad_bytes=args.pad_bytes, flavors=flavors,
     ).start()
     for spec in args.fault:
         api, kind, resource, count, params = parse_fault(spec)
@@ -62,6 +85,8 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
     if args.mutate_every:
         sim.start_mutator(args.mutate_every, args.mutate_fraction)
     print(f"simulator listening on http://{args.host}:{sim.port} (login host :{sim.login_port})", flush=True)
+    for api, name in sorted(flavors.items()):
+        print(f"flavour {api}: {name} ({sim.flavours[api].summary})", flush=True)
     for key, value in sorted(sim.env().items()):
         print(f"export {key}={value}", flush=True)
     stop = stop or threading.Event()

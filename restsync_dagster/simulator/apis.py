@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 from urllib.parse import urlencode
 
@@ -208,4 +209,14 @@ STYLES: dict[str, Style] = {
 
 def since_of(api: str, resource: str, query: dict[str, str]) -> Optional[Any]:
     raw = STYLES[api].since(resource, query)
-    return parse_iso(raw) if raw else None
+    return parse_moment(raw) if raw else None
+
+
+def parse_moment(raw: str) -> datetime:
+    """An updated-since value as clients send it: ISO 8601, or epoch seconds or milliseconds (a client
+    that keeps a flavour's epoch cursor sends it back as it came)."""
+    text = raw.strip()
+    if text.isdigit():
+        number = int(text)
+        return datetime.fromtimestamp(number / 1000 if number >= 10**11 else number, tz=timezone.utc)
+    return parse_iso(text)

@@ -7,6 +7,7 @@ on, delayed ACKs add ~40 ms to every request, hiding every real performance effe
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import socket
@@ -23,6 +24,7 @@ from restsync_dagster.simulator.auth import TokenIssuer, basic_user, bearer
 from restsync_dagster.simulator.catalog import APIS
 from restsync_dagster.simulator.data import BASE_START
 from restsync_dagster.simulator.delta import DELTA_APIS, DeltaError, delta_listing, graph_error
+from restsync_dagster.simulator.flavours import Flavour, flavours_for
 from restsync_dagster.simulator.store import Store
 
 TOKEN_PATHS = {"shared_inbox": "/v2/oauth2/token", "ticket_desk": "/oauth/v2/token"}
@@ -66,8 +68,12 @@ class RateLimiter:
 class SimulatorState:
     """Everything the handlers share: data, credentials, tokens, faults, limits, the request log."""
 
-    def __init__(self, store: Store, credentials: dict[str, dict[str, str]], token_ttl: int, latency_ms: float, rate_limit: Optional[float]) -> None:
+    def __init__(
+        self, store: Store, credentials: dict[str, dict[str, str]], token_ttl: int, latency_ms: float, rate_limit: Optional[float],
+        flavours: Optional[dict[str, Flavour]] = None,
+    ) -> None:
         self.store = store
+        self.flavours = flavours or flavours_for(None, APIS)  # how each API answers: its default or a vendor's manner
         self.credentials = credentials
         self.tokens = TokenIssuer(token_ttl)
         self.latency = latency_ms / 1000.0
@@ -132,6 +138,7 @@ class Handler(BaseHTTPRequestHandler):
     state: SimulatorState  # set on the subclass per server
     login_host = False
     _entry: Optional[dict[str, Any]] = None  # the request-log entry of the API request being answered
+    _gzip = False  # the API being answered compresses its bodies (a flavour), when the client accepts it
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr
         return
@@ -139,15 +146,20 @@ class Handler(BaseHTTPRequestHandler):
     # --- plumbing -------------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: Optional[dict[str, str]] = None, raw: Optional[bytes] = None, content_type: str = "application/json") -> None:
         data = raw if raw is not None else json.dumps(body, separators=(",", ":")).encode()
+        headers = dict(headers or {})
+        if self._gzip and data and "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            data = gzip.compress(data)
+            headers["Content-Encoding"] = "gzip"
         entry = self._entry
         if entry is not None and entry.get("status") is None:
             # logged before the answer leaves: a client that reads the log after its response sees it
             entry["status"] = status
             self.state.log(entry)
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if status != 204:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
+        for key, value in headers.items():
             self.send_header(key, value)
         try:
             self.end_headers()
@@ -270,10 +282,12 @@ class Handler(BaseHTTPRequestHandler):
         resource = route[0] if route else None
         entry: dict[str, Any] = {"api": api, "resource": resource, "method": "GET", "path": f"/{api}{rest}", "query": query, "ts": time.time()}
         self._entry = entry
+        self._gzip = state.flavours[api].gzip
         try:
             status = self._serve(api, rest, query, route, entry)
         finally:
             self._entry = None
+            self._gzip = False
         if entry.get("status") is None:
             entry["status"] = status
             state.log(entry)
@@ -315,6 +329,8 @@ class Handler(BaseHTTPRequestHandler):
             return 404
         name, parent_id, delta = route
         parent_id = unquote(parent_id) if parent_id is not None else None
+        flavour = state.flavours[api]
+        query = flavour.read_query(name, query, delta)  # what this vendor makes of it (links carry that too)
         cap_fault = state.take_fault(api, name, CAP_FAULTS)
         if cap_fault:
             entry["fault"] = cap_fault.kind
@@ -335,7 +351,12 @@ class Handler(BaseHTTPRequestHandler):
             return 404
         self._apply_page_faults(api, name, listing, query, entry)
         self._apply_schema_faults(api, name, listing)
-        body, headers = STYLES[api].body(listing)
+        if flavour.empty_status and not listing.items and not listing.has_more:
+            self._send(flavour.empty_status, None, raw=b"")
+            return flavour.empty_status
+        spec = state.store.resource(api, name).spec
+        listing.items = [flavour.record(spec, record) for record in listing.items]
+        body, headers = flavour.body(listing, *STYLES[api].body(listing))
         body_fault = state.take_fault(api, name, BODY_FAULTS)
         if body_fault:
             entry["fault"] = body_fault.kind
