@@ -90,7 +90,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error  {api.name} has no resource {unknown}", file=sys.stderr)
         return EXIT_USAGE
     interactive = sys.stdout.isatty() and not args.quiet
-    result, progress = _materialize(api, args.select, args.full_refresh, interactive)
+    try:
+        instance = _instance()
+    except RestsyncError as exc:
+        print(f"error  {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    result, progress = _materialize(api, args.select, args.full_refresh, interactive, instance, args.verbose)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
         rows = materialization.metadata.get("rows_loaded")
@@ -100,9 +105,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
-                print(f"failed {event.event_specific_data.error.message.strip()}", file=sys.stderr)  # type: ignore[union-attr]
+                print(f"failed {_failure_text(event.event_specific_data)}", file=sys.stderr)
+        if not args.verbose:
+            print("(restsync run --verbose shows the run's debug log, tracebacks included)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_FAILED if failed_checks else EXIT_OK
+
+
+def _failure_text(data: Any) -> str:
+    """What a failed step says: our failure's description (runner.py raises one per run, short and
+    redacted), else the error's message and the message of its innermost cause, without stacks."""
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return user.description.strip()
+    error = data.error
+    messages = [error.message.strip()]
+    while error.cause is not None:
+        error = error.cause
+    if error is not data.error:
+        messages.append(error.message.strip())
+    return "\n       ".join(m for m in messages if m)
+
+
+def _instance() -> Any:
+    """The Dagster instance of DAGSTER_HOME, or a temporary one when it is not set.
+
+    A DAGSTER_HOME that is relative, missing or a file is one line saying what to do, not a traceback.
+    """
+    from dagster import DagsterInstance
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.ephemeral()
+    path = Path(home)
+    fix = "or unset DAGSTER_HOME to run with a temporary instance"
+    if not path.is_absolute():
+        raise RestsyncError(f"DAGSTER_HOME={home} is a relative path; set it to an absolute folder ({path.resolve()}), {fix}")
+    if not path.exists():
+        raise RestsyncError(f"DAGSTER_HOME={home} does not exist; create the folder (mkdir -p {home}), {fix}")
+    if not path.is_dir():
+        raise RestsyncError(f"DAGSTER_HOME={home} is a file, not a folder; point it at a folder, {fix}")
+    try:
+        return DagsterInstance.get()
+    except Exception as exc:  # noqa: BLE001 - e.g. a broken dagster.yaml: one line naming it
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RestsyncError(f"DAGSTER_HOME={home}: the Dagster instance did not load ({first}); check {path / 'dagster.yaml'}") from None
 
 
 def _report_checks(result: Any) -> int:
@@ -122,16 +169,21 @@ def _report_checks(result: Any) -> int:
     return errors
 
 
-def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool, interactive: bool) -> tuple[Any, Any]:
-    """One in-process run of the API's assets (and their checks); a live progress line on a terminal."""
-    from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions
+def _materialize(
+    api: ApiConfig, select: Optional[list[str]], full_refresh: bool, interactive: bool, instance: Any, verbose: bool = False
+) -> tuple[Any, Any]:
+    """One in-process run of the API's assets (and their checks); a live progress line on a terminal.
+
+    The terminal gets the run's warnings, one line each (and with --verbose, Dagster's whole debug
+    log); each failure is printed once the run is over, by the caller."""
+    from dagster import AssetKey, AssetSelection, Definitions
     from dagster._loggers import default_loggers
     from dagster_dlt import DagsterDltResource
 
     from restsync_dagster.assets import build_api_assets
     from restsync_dagster.checks import table_checks
     from restsync_dagster.pools import ensure_pool_slots
-    from restsync_dagster.progress import Display, PageCounting, Progress, progress_logger
+    from restsync_dagster.progress import Display, PageCounting, Progress, progress_logger, warnings_logger
     from restsync_dagster.runner import FULL_REFRESH_TAG
 
     names = select or [r.name for r in api.resources]
@@ -140,17 +192,17 @@ def _materialize(api: ApiConfig, select: Optional[list[str]], full_refresh: bool
         assets=[build_api_assets(api)],
         asset_checks=[table_checks(api)],
         resources={"dlt": DagsterDltResource()},
-        loggers={**default_loggers(), "restsync_progress": progress_logger(progress)},
+        loggers={**default_loggers(), "restsync_progress": progress_logger(progress), "restsync_warnings": warnings_logger()},
     )
     keys = [AssetKey([api.name, name]) for name in names]
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection=set(keys),
         asset_check_selection=set(AssetSelection.assets(*keys).resolve_checks(defs.resolve_asset_graph())),
     )
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     ensure_pool_slots(instance, [api.name])
     # the progress line (terminal) or the summary lines replace dagster's log lines; warnings still show
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "restsync_progress": {}}}
+    shown = {"console": {"config": {"log_level": "DEBUG"}}} if verbose else {"restsync_warnings": {}}
+    run_config = {"loggers": {**shown, "restsync_progress": {}}}
     with PageCounting(progress):
         if interactive:
             with Display(progress, api.name):
@@ -305,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--select", nargs="+", metavar="RESOURCE", help="only these resources")
     run.add_argument("--full-refresh", action="store_true", help="reload from scratch, ignoring incremental cursors")
     run.add_argument("--quiet", action="store_true", help="no progress line even on a terminal")
+    run.add_argument("--verbose", action="store_true", help="print the run's whole Dagster log at DEBUG, tracebacks included")
     run.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 

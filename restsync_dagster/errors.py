@@ -41,7 +41,11 @@ class ConfigErrors(RestsyncError):
         super().__init__(f"{len(errors)} config error(s):\n{lines}")
 
 
-class MissingSettingError(RestsyncError):
+class SettingError(RestsyncError):
+    """A secret or config value the API needs at run time is missing or unusable."""
+
+
+class MissingSettingError(SettingError):
     """A secret or config value the API needs at run time is not set anywhere dlt looks."""
 
     def __init__(self, api: str, name: str, field: str, source_file: Optional[str], secret: bool) -> None:
@@ -57,5 +61,27 @@ class MissingSettingError(RestsyncError):
         )
 
 
-class ResourceFailedError(RestsyncError):
-    """One or more resources of a run failed while the others were loaded."""
+class InvalidSettingError(SettingError):
+    """A secret or config value holds a character no HTTP request can carry; never shows the value."""
+
+    def __init__(self, api: str, name: str, field: str, source_file: Optional[str], secret: bool, problem: str) -> None:
+        self.api = api
+        self.name = name
+        self.env_var = f"SOURCES__{api.upper()}__{name.upper()}"
+        kind = "secret" if secret else "setting"
+        toml = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
+        super().__init__(
+            f"{source_file or api}: field '{field}': the {kind} '{name}' of API '{api}' ({self.env_var}) "
+            f"{problem}; remove it where the value is set ({self.env_var}, or '{name}' under [sources.{api}] in {toml})."
+        )
+
+
+class InvalidLiteralSecretError(SettingError):
+    """A secret written literally into the YAML holds a control character; never shows the value."""
+
+    def __init__(self, api: str, field: str, source_file: Optional[str], problem: str) -> None:
+        self.api = api
+        super().__init__(
+            f"{source_file or api}: field '{field}' of API '{api}' {problem}; remove it, or better, write "
+            f"'${{secrets.<name>}}' there and set SOURCES__{api.upper()}__<NAME>."
+        )

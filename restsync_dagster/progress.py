@@ -19,7 +19,6 @@ from dagster import DagsterEventType, logger
 from restsync_dagster.http import page_listeners
 
 
-
 @dataclass
 class Progress:
     """Counters shared by the run (writers) and the display (reader)."""
@@ -74,6 +73,35 @@ class _EventHandler(logging.Handler):
         with self.progress.lock:
             self.progress.resources_done += 1
             self.progress.records += int(rows.value) if rows is not None and rows.value else 0
+
+
+class _WarningPrinter(logging.Handler):
+    """One line per warning the run's code logs; Dagster's own events (a failure with its stack
+    trace among them) are left out: the command prints each failure once the run is over."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(level=logging.WARNING)
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        if record.levelno != logging.WARNING or meta.get("dagster_event") is not None:
+            return
+        message = str(meta.get("orig_message") or record.getMessage())
+        self.stream.write(f"warning  {message}\n")
+        self.stream.flush()
+
+
+def warnings_logger(stream: Optional[TextIO] = None) -> Any:
+    """A Dagster logger definition printing the run's warnings, one line each, to stderr."""
+
+    @logger(description="restsync: the run's warnings, one line each")
+    def _warnings(_init_context: Any) -> logging.Logger:
+        log = logging.Logger("restsync_warnings", level=logging.WARNING)
+        log.addHandler(_WarningPrinter(stream or sys.stderr))
+        return log
+
+    return _warnings
 
 
 def progress_logger(progress: Progress) -> Any:

@@ -19,12 +19,14 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 
 from restsync_dagster.children import PARENT_MARK_KEY, parent_mark
 from restsync_dagster.config import ApiConfig
-from restsync_dagster.destination import run_pipeline
-from restsync_dagster.errors import MissingSettingError, ResourceFailedError
+from restsync_dagster.destination import pipeline_name, run_pipeline
+from restsync_dagster.errors import SettingError
+from restsync_dagster.failure import RunFailure, causes, debug_traceback, exc_summary, resources_failed, run_failed
 from restsync_dagster.http import RequestStats
 from restsync_dagster.incremental_state import observed_of, warnings_of
 from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached, incremental_effective
-from restsync_dagster.redaction import REDACTOR, protect
+from restsync_dagster.redaction import REDACTOR, protect, redact_event
+from restsync_dagster.dlt_trace import scrub_trace
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
 from restsync_dagster.tuning import apply_dlt_defaults, frozen_heap
@@ -50,30 +52,51 @@ def run_api(
     translator: DagsterDltTranslator,
     options: Optional["RunOptions"] = None,
 ) -> Iterator[Any]:
+    """The run; whatever fails leaves as one short, redacted RunFailure without its causes
+    (failure.py), the traceback in the run's debug log; every event's metadata is redacted."""
+    try:
+        for event in _run_api(context, dlt_resource, api, translator, options):
+            yield redact_event(event)
+    except Exception as exc:  # noqa: BLE001 - every failure leaves the op in one readable, secret-free form
+        if not isinstance(exc, RunFailure):
+            context.log.debug(f"{api.name}: the run failed:\n{debug_traceback(exc)}")
+        raise run_failed(api, exc) from None
+    finally:
+        scrub_trace(pipeline_name(api.name))
+
+
+def _run_api(
+    context: AssetExecutionContext,
+    dlt_resource: DagsterDltResource,
+    api: ApiConfig,
+    translator: DagsterDltTranslator,
+    options: Optional["RunOptions"],
+) -> Iterator[Any]:
     apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
     selected = {key.path[-1] for key in context.selected_asset_keys}
     client = resolve_client(api)
     protect(secrets_of(client))
     runnable, failed = _resolvable(api, selected)
     full_refresh = bool(options and options.full_refresh) or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+    skipped: set[str] = set()  # children of a failed parent
     for phase in phases(api, runnable):
-        phase = {name for name in phase if not _has_failed_ancestor(api, name, failed)}
+        skipped |= {name for name in phase if _has_failed_ancestor(api, name, failed)}
+        phase = phase - skipped
         while phase:
             try:
                 yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh)
                 break
             except Exception as exc:  # noqa: BLE001 - attributed to one resource below, or re-raised
                 culprit = failed_resource(exc, phase)
-                if culprit is None or len(phase) == 1:
+                if culprit is None:
                     raise
-                context.log.error(f"{api.name}.{culprit} failed; loading the other resources of this phase again without it: {exc_summary(exc)}")
+                context.log.debug(f"{api.name}.{culprit} failed:\n{debug_traceback(exc)}")
                 failed[culprit] = exc
                 phase = phase - {culprit}
+                if phase:
+                    context.log.error(f"{api.name}.{culprit} failed; loading the other resources of this phase again without it: {exc_summary(exc)}")
     if failed:
-        raise ResourceFailedError(
-            f"{len(failed)} resource(s) of API '{api.name}' failed; the others were loaded:\n"
-            + "\n".join(f"  - {name}: {exc_summary(error)}" for name, error in sorted(failed.items()))
-        )
+        raise resources_failed(api, failed, skipped | (selected - runnable - set(failed)), len(selected))
 
 
 def _has_failed_ancestor(api: ApiConfig, name: str, failed: Mapping[str, Exception]) -> bool:
@@ -85,18 +108,9 @@ def _has_failed_ancestor(api: ApiConfig, name: str, failed: Mapping[str, Excepti
     return False
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def failed_resource(exc: BaseException, names: set[str]) -> Optional[str]:
     """The resource an extraction error came from, when dlt or our HTTP layer says which."""
-    for cause in _causes(exc):
+    for cause in causes(exc):
         for attribute in ("resource_name", "pipe_name", "table_name"):
             name = getattr(cause, attribute, None)
             if name in names:
@@ -116,16 +130,6 @@ def _resource_of_table(table: str, names: set[str]) -> Optional[str]:
         return table
     owners = [name for name in names if table.startswith(f"{name}__")]
     return max(owners, key=len) if owners else None
-
-
-def exc_summary(exc: BaseException) -> str:
-    """The innermost meaningful message: ours when we raised it, else the deepest cause."""
-    from restsync_dagster.errors import RestsyncError
-
-    causes = list(_causes(exc))
-    ours = [c for c in causes if isinstance(c, RestsyncError)]
-    chosen = ours[0] if ours else causes[-1]
-    return f"{type(chosen).__name__}: {chosen}".splitlines()[0][:500]
 
 
 def phases(api: ApiConfig, names: set[str]) -> list[set[str]]:
@@ -184,7 +188,7 @@ def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str,
     for name in selected:
         try:
             resolve_params(api, api.resource(name))
-        except MissingSettingError as exc:
+        except SettingError as exc:
             unresolved[name] = exc
     runnable = set()
     for name in selected - set(unresolved):

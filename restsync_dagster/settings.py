@@ -8,8 +8,8 @@ overridden the same way (`SOURCES__<API>__BASE_URL`, `SOURCES__<API>__TOKEN_URL`
 
 from __future__ import annotations
 
-import base64
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -17,8 +17,8 @@ from typing import Any, Optional
 import dlt
 
 from restsync_dagster.config import ApiConfig, Resource
-from restsync_dagster.errors import MissingSettingError
-from restsync_dagster.redaction import protect
+from restsync_dagster.errors import InvalidLiteralSecretError, InvalidSettingError, MissingSettingError
+from restsync_dagster.redaction import basic_auth_forms, protect
 
 PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)\}")
 SECRET_AUTH_FIELDS = ("token", "password", "api_key", "client_secret", "refresh_token", "client_id", "username")
@@ -42,7 +42,26 @@ def lookup(api: ApiConfig, name: str, secret: bool, field: str) -> str:
         raise MissingSettingError(api.name, name, field, api.source_file, secret)
     if secret:  # wherever it goes (auth, a header, a query param), it is redacted from every log line
         protect([str(value)])
+    problem = control_character_problem(str(value))
+    if problem is not None:  # requests would fail on it later, quoting the value in its exception
+        raise InvalidSettingError(api.name, name, field, api.source_file, secret, problem)
     return str(value)
+
+
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}
+
+
+def control_character_problem(value: str) -> Optional[str]:
+    """What is wrong with a value no header, URL or form can carry as typed (None: nothing).
+
+    Says where (start, end, inside) and which character, never the value itself.
+    """
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            where = "ends with" if index == len(value) - 1 else "starts with" if index == 0 else "contains"
+            name = _CONTROL_NAMES.get(char, f"the character U+{ord(char):04X}")
+            return f"{where} {name} (a control character)"
+    return None
 
 
 def resolve_text(api: ApiConfig, value: Any, field: str) -> Any:
@@ -54,13 +73,30 @@ def resolve_text(api: ApiConfig, value: Any, field: str) -> Any:
 
 def _override(api: ApiConfig, name: str) -> Optional[str]:
     value = dlt.config.get(f"sources.{api.name}.{name}")
-    return str(value) if value else None
+    if not value:
+        return None
+    problem = control_character_problem(str(value))
+    if problem is not None:
+        raise InvalidSettingError(api.name, name, f"client.{name}", api.source_file, False, problem)
+    return str(value)
+
+
+def _check_literal_secrets(api: ApiConfig) -> None:
+    """A secret written into the auth block as text is checked like one from secrets.toml."""
+    if api.client.auth is None:
+        return
+    for key, value in api.client.auth.model_dump().items():
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str):
+            problem = control_character_problem(PLACEHOLDER.sub("", value))
+            if problem is not None:
+                raise InvalidLiteralSecretError(api.name, f"client.auth.{key}", api.source_file, problem)
 
 
 def resolve_client(api: ApiConfig) -> ResolvedClient:
     """Base URL, auth and headers with every secret filled in; raises MissingSettingError."""
     base_url = (_override(api, "base_url") or resolve_text(api, api.client.base_url, "client.base_url")).rstrip("/")
     auth = None
+    _check_literal_secrets(api)
     if api.client.auth is not None:
         auth = {
             key: resolve_text(api, value, f"client.auth.{key}")
@@ -93,17 +129,16 @@ def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], 
 
 
 def secrets_of(client: ResolvedClient) -> list[str]:
-    """The resolved secret values of a client, in every form they travel in (basic auth is base64).
+    """The resolved secret values of a client's auth (redaction derives every spelling of each).
 
     `lookup` already protects each `${secrets.x}` it fills in; this adds what it never sees: a
-    secret written as plain text in the auth block, and the base64 `user:password` pair.
+    secret written as plain text in the auth block, and basic auth's base64 `user:password` pair.
     """
     if client.auth is None:
         return []
     values = [str(v) for k, v in client.auth.items() if k in SECRET_AUTH_FIELDS and v]
     if client.auth.get("type") == "http_basic":
-        pair = f"{client.auth.get('username', '')}:{client.auth.get('password', '')}"
-        values.append(base64.b64encode(pair.encode()).decode())
+        values += sorted(basic_auth_forms(str(client.auth.get("username", "")), str(client.auth.get("password", ""))))
     return values
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -241,3 +242,45 @@ def test_run_exits_1_when_a_check_fails(sim_env: Any, workdir: Path) -> None:
     assert second.returncode == 1
     assert "check  ticket_desk/agents primary_key_unique: failed (ERROR)" in second.stderr
     assert len(table_rows("ticket_desk", "agents")) == 120
+
+
+def test_a_failed_resource_is_one_short_paragraph_in_the_terminal_and_in_dagster(sim_env: Any, workdir: Path) -> None:
+    """File, resource, request and what to do; no stack trace unless --verbose; Dagster stores the same paragraph."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "restsync_dagster" / "instance" / "dagster.yaml", home / "dagster.yaml")  # as `restsync demo` does
+    env = {**os.environ, "SOURCES__MESSAGING__ACCESS_TOKEN": "wrong-token", "DAGSTER_HOME": str(home)}
+    result = restsync("run", "messaging", "--select", "users", env=env, cwd=workdir)
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) < 15, result.stderr
+    err = result.stderr
+    assert f"{CONFIGS / 'messaging.yaml'}" in err and "resource 'users'" in err, err
+    assert "GET /messaging/v1/users answered 401" in err and "check SOURCES__MESSAGING__ACCESS_TOKEN" in err, err
+    assert "Traceback" not in err and "Stack Trace" not in err and "site-packages" not in err, err
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        (run_id,) = instance.get_run_ids()
+        failures = [
+            entry.dagster_event for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE) if entry.dagster_event
+        ]
+    (failure,) = failures
+    data = failure.event_specific_data
+    assert data.user_failure_data.description in err  # the UI shows what the terminal shows
+    assert data.error.cause is None and data.error.context is None  # no chain of dlt/requests errors
+
+    verbose = restsync("run", "messaging", "--select", "users", "--verbose", env=env, cwd=workdir)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr and "ApiRequestError" in verbose.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "relative"])
+def test_a_dagster_home_that_is_no_folder_is_one_line(tmp_path: Path, kind: str) -> None:
+    target = {"missing": str(tmp_path / "nowhere"), "file": str(tmp_path / "home.txt"), "relative": "dagster_home"}[kind]
+    (tmp_path / "home.txt").write_text("")
+    result = restsync("run", "ticket_desk", env={**os.environ, "DAGSTER_HOME": target}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"DAGSTER_HOME={target}" in result.stderr and "unset DAGSTER_HOME" in result.stderr
+    assert {"missing": "does not exist", "file": "is a file", "relative": "relative path"}[kind] in result.stderr
