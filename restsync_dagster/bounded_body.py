@@ -146,6 +146,7 @@ def guarded(deadline_seconds: float) -> Iterator[Guard]:
     finally:
         with guard._lock:
             guard.done = True
+            guard._connections.clear()  # the watchdog may hold the guard until its deadline: not the connections
         _current.guard = previous
 
 
