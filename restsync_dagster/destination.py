@@ -30,6 +30,15 @@ DUCKDB_DIR_ENV = "RESTSYNC_DUCKDB_DIR"
 DEFAULT_DUCKDB_DIR = "data"
 
 
+# dlt runs a load's SQL jobs (a merge's DELETE then INSERT, a replace's from staging) in one
+# transaction only when the destination says it `supports_transactions`; DuckDB's and Postgres'
+# capabilities leave it unset, so dlt ran them in autocommit unless they held DDL (a merge with
+# nested tables creates a temp table): a run killed between the DELETE and the INSERT left the
+# table without the rows it was replacing, all of them for a resource reloaded whole. Both
+# databases run the statements in one transaction (DDL included): a reader sees before or after.
+ATOMIC_LOADS = True
+
+
 def destination_kind() -> str:
     return os.environ.get(DESTINATION_ENV, "duckdb").strip().lower() or "duckdb"
 
@@ -48,7 +57,7 @@ def destination_for(api_name: str) -> Destination:
         path.parent.mkdir(parents=True, exist_ok=True)
         return _duckdb(str(path))
     if kind == "postgres":
-        return dlt.destinations.postgres()
+        return dlt.destinations.postgres(supports_transactions=ATOMIC_LOADS)
     try:
         return Destination.from_reference(kind)
     except Exception as exc:  # dlt raises several types for an unknown reference
@@ -58,7 +67,7 @@ def destination_for(api_name: str) -> Destination:
 def _duckdb(credentials: Any) -> Destination:
     # parquet, not dlt's default INSERT VALUES: DuckDB parses huge INSERT statements slowly
     # (measured: 20k tickets loaded in 5-9 s as INSERT VALUES, 0.5-0.9 s as parquet)
-    return dlt.destinations.duckdb(credentials=credentials, preferred_loader_file_format="parquet")
+    return dlt.destinations.duckdb(credentials=credentials, preferred_loader_file_format="parquet", supports_transactions=ATOMIC_LOADS)
 
 
 def pipeline_name(api_name: str) -> str:

@@ -39,6 +39,10 @@ DLT_DEFAULTS: dict[str, Any] = {
     "data_writer.disable_compression": True,
     "load.workers": 2,
     "extract.futures_poll_interval": 0.001,
+    # a replace loads into the staging dataset, then empties and refills the table in one
+    # transaction: dlt's default (truncate-and-insert) empties the table when the load starts, so
+    # a reader (or a run killed half-way) saw it empty until the new rows were in
+    "destination.replace_strategy": "insert-from-staging",
 }
 
 

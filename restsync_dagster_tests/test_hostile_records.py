@@ -157,3 +157,56 @@ def test_a_table_too_wide_for_duckdbs_memory_limit_names_the_setting(server: Rec
     assert """DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG='{"memory_limit": "1GB"}'""" in text
     assert "RESTSYNC_HOSTILE__DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG for this one" in text
     assert count("tickets") == 0 and count("users") == len(USERS)
+
+
+DIE_IN_THE_TABLES_SQL = """
+import os, re, sys
+from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
+from restsync_dagster.config import load_api_config
+from restsync_dagster_tests.helpers import run_assets
+
+real = DuckDbSqlClient.execute_sql
+
+def dying(self, sql, *args, **kwargs):
+    # a job's statements one by one, as DuckDB runs a multi-statement string; dies (kill -9) right
+    # after the one that deletes the rows being replaced from the table itself
+    if args or kwargs or not isinstance(sql, str) or ";" not in sql.strip().rstrip(";"):
+        return real(self, sql, *args, **kwargs)
+    for statement in [s for s in sql.split(";\\n") if s.strip()]:
+        real(self, statement)
+        if re.match(r'\\s*DELETE FROM "hostile"\\."tickets"', statement):
+            os._exit(137)
+
+DuckDbSqlClient.execute_sql = dying
+run_assets(load_api_config(sys.argv[1]), ["tickets"], raise_on_error=False)
+sys.exit(3)  # never got there
+"""
+
+
+@pytest.mark.parametrize(("disposition", "tags"), [("merge", False), ("merge", True), ("replace", False)])
+def test_a_load_killed_while_it_writes_the_table_leaves_it_as_it_was(server: RecordServer, workdir: Path, disposition: str, tags: bool) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from restsync_dagster_tests.conftest import PROJECT_ROOT
+
+    def records(ids: range, version: str) -> list[dict[str, Any]]:
+        return [{"id": i, "v": version, **({"tags": [{"t": i}]} if tags else {})} for i in ids]
+
+    api = hostile_api(server, workdir)
+    config = Path(str(api.source_file))
+    config.write_text(config.read_text().replace("write_disposition: merge", f"write_disposition: {disposition}"))
+    server.pages["/tickets"] = records(range(10), "before")
+    assert run_assets(load_api_config(config), ["tickets"]).success
+    server.pages["/tickets"] = records(range(0, 12), "after")  # every record changed, as in a reload
+    child = subprocess.run(
+        [sys.executable, "-c", DIE_IN_THE_TABLES_SQL, str(config)],
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True, timeout=300,
+    )
+    assert child.returncode == 137, child.stderr[-3000:]
+    # what a reader sees after the kill: the table as the last finished load left it
+    assert sorted(table_rows("hostile", "tickets", "id, v")) == [(i, "before") for i in range(10)]
+    assert count("tickets__tags") == (10 if tags else 0)
+    assert run_assets(load_api_config(config), ["tickets"]).success
+    assert sorted(table_rows("hostile", "tickets", "id, v")) == [(i, "after") for i in range(12)]
