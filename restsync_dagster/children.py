@@ -15,7 +15,7 @@ from urllib.parse import quote
 import dlt
 from dlt.common import jsonpath
 from dlt.extract import DltResource
-from restsync_dagster.pages import ListingClient as RESTClient
+from restsync_dagster.pages import ListingClient
 from dlt.sources.rest_api.config_setup import make_parent_key_name
 
 from restsync_dagster.config import ApiConfig, Resource
@@ -81,7 +81,7 @@ def child_resource(
     placeholder = "{resources.%s.%s}" % (parent_name, parent_field)
     field_path = jsonpath.compile_path(parent_field)
     key_column = parent_key_column(resource)
-    client = RESTClient(base_url=base_url, headers=dict(headers), session=session)
+    client = ListingClient(base_url=base_url, headers=dict(headers), session=session, source_file=api.source_file)
     data_selector = compiled_data_selector(resource)
 
     def fetch_one(parent_record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ Exit codes scripts can trust: 0 success, 1 a run or check failed, 2 bad usage or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from restsync_dagster.config import ApiConfig, configs_dir, load_api_config, load_config_dir
-from restsync_dagster.errors import ConfigError, ConfigErrors, RestsyncError
+from restsync_dagster.errors import ConfigError, ConfigErrors, MissingSettingError, RestsyncError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_STOP_SECONDS = 120
@@ -232,6 +233,30 @@ def _execute(job: Any, instance: Any, run_config: dict[str, Any], full_refresh: 
     )
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Read-only: a few requests per resource with the user's real settings; what held and what to change."""
+    from restsync_dagster.probe import as_json, as_text, probe_api
+
+    apis, errors = _configs(args.configs)
+    api = next((a for a in apis if a.name == args.api), None)
+    if api is None:
+        for error in errors:
+            print(f"error  {error}", file=sys.stderr)
+        print(f"error  no API named '{args.api}' (known: {', '.join(a.name for a in apis)})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        reports = probe_api(api, args.resource or (), max_requests=args.max_requests)
+    except RestsyncError as exc:
+        print(f"error  {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, MissingSettingError) or "has no resource" in str(exc) else EXIT_FAILED
+    if args.json:
+        print(json.dumps(as_json(reports), indent=2))
+    else:
+        for line in as_text(api, reports):
+            print(line)
+    return EXIT_OK if all(report.passed for report in reports) else EXIT_FAILED
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     from restsync_dagster.skeleton import write_skeleton
 
@@ -360,6 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="print the run's whole Dagster log at DEBUG, tracebacks included")
     run.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
+
+    probe = sub.add_parser("probe", help="check a config's assumptions against the API in a few read-only requests per resource")
+    probe.add_argument("api")
+    probe.add_argument("--resource", action="append", metavar="R", help="probe only this resource (repeatable)")
+    probe.add_argument("--max-requests", type=int, default=3, help="requests per resource at most (default 3)")
+    probe.add_argument("--json", action="store_true", help="the findings as JSON")
+    probe.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
+    probe.set_defaults(func=cmd_probe)
 
     new = sub.add_parser("new", help="write a commented config skeleton to configs/<API_NAME>.yaml (never overwrites)")
     new.add_argument("api_name", metavar="API_NAME", help="lower case letters, digits and '_'")

@@ -23,7 +23,6 @@ import dlt
 from dlt.common import jsonpath
 from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Response
 
@@ -31,6 +30,7 @@ from restsync_dagster.children import compiled_data_selector
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.errors import RestsyncError
 from restsync_dagster.http import ApiRequestError, ApiSession
+from restsync_dagster.pages import ListingClient
 from restsync_dagster.redaction import REDACTOR
 from restsync_dagster.resource_state import resource_state_of
 
@@ -79,7 +79,7 @@ class DeltaRound:
         self.where = f"{api.source_file or api.name}: resource '{resource.name}'"  # errors name file and resource
         self.session = session
         self.params = dict(params)  # the query of a round that starts from the delta path
-        self.client = RESTClient(base_url=base_url, headers=dict(headers), session=session)
+        self.client = ListingClient(base_url=base_url, headers=dict(headers), session=session, source_file=api.source_file)
         self.make_paginator = make_paginator
         self.hooks = hooks or {}
         self.data_selector = compiled_data_selector(resource)

@@ -16,12 +16,12 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 import dlt
 from dlt.extract import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
 
 from restsync_dagster.children import compiled_data_selector
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.cursor_tracker import CursorRun
 from restsync_dagster.http import ApiSession
+from restsync_dagster.pages import ListingClient
 
 
 def listing_resource(
@@ -37,7 +37,7 @@ def listing_resource(
     track_cursor: bool,
 ) -> DltResource:
     """A dlt resource that pages through the resource's list (filtered by its cursor when tracked)."""
-    client = RESTClient(base_url=base_url, headers=dict(headers), session=session)
+    client = ListingClient(base_url=base_url, headers=dict(headers), session=session, source_file=api.source_file)
     data_selector = compiled_data_selector(resource)
     incremental = resource.incremental if track_cursor else None
     label = f"{api.source_file or api.name}: resource '{resource.name}'"
