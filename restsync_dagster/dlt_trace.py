@@ -1,10 +1,12 @@
 """dlt's pipeline trace on disk (`trace.pickle` in the pipeline's working folder), scrubbed of secrets.
 
-dlt pickles the trace of every run: step exceptions with their messages and attributes, resolved
-config values. An exception that quoted a secret (requests' `Invalid header value`, a URL with a
-key) would stay there in plain text. dagster-dlt reads the trace from memory after the run
-(`last_trace`, for row counts), so the file can be rewritten once the run is over: every string in
-it redacted, or the file removed when something secret-looking is still found in its bytes.
+dlt pickles the trace of every run: step exceptions with their messages, resolved config values.
+An exception that quoted a secret (a URL with a key in it, requests' `Invalid header value`) would
+stay there in plain text. dagster-dlt reads the trace from memory after the run (`last_trace`, for
+row counts), so the file can be cleaned once the run is over. It cannot be unpickled and pickled
+again (dlt's Schema does not survive the round trip), so each secret's bytes are masked with as
+many `*`: the pickle keeps its string lengths and stays loadable; a file that does not load after
+that is removed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from typing import Any
+import re
 
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.trace import TRACE_FILE_NAME
@@ -22,41 +24,32 @@ from restsync_dagster.redaction import REDACTOR
 log = logging.getLogger(__name__)
 
 
-def _scrubbed(value: Any, seen: set[int]) -> Any:
-    if isinstance(value, str):
-        return REDACTOR.redact(value)
-    if id(value) in seen or isinstance(value, (bytes, int, float, bool, type(None), type)):
-        return value
-    seen.add(id(value))
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_scrubbed(item, seen) for item in value))
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return type(value)(_scrubbed(item, seen) for item in value)
-    if isinstance(value, dict):
-        return type(value)((_scrubbed(k, seen), _scrubbed(v, seen)) for k, v in value.items())
-    attributes = getattr(value, "__dict__", None)
-    if isinstance(attributes, dict):  # a freshly unpickled copy: changed in place (frozen dataclasses too)
-        for key, item in list(attributes.items()):
-            attributes[key] = _scrubbed(item, seen)
-    return value
+def mask_secrets(raw: bytes) -> bytes:
+    """`raw` with every known secret spelling's UTF-8 bytes replaced by as many `*`."""
+    spellings = sorted(REDACTOR.spellings(), key=len, reverse=True)
+    if not spellings:
+        return raw
+    pattern = re.compile(b"|".join(re.escape(text.encode("utf-8")) for text in spellings))
+    return pattern.sub(lambda match: b"*" * len(match.group(0)), raw)
 
 
 def scrub_trace(pipeline_name: str, pipelines_dir: str | None = None) -> None:
-    """Rewrite the pipeline's trace with every known secret redacted; remove it if any remains."""
+    """Mask every known secret in the pipeline's trace file; remove the file if it no longer loads."""
     path = os.path.join(pipelines_dir or get_dlt_pipelines_dir(), pipeline_name, TRACE_FILE_NAME)
-    if not os.path.isfile(path) or not REDACTOR.active:
+    if not os.path.isfile(path):
         return
     try:
         with open(path, "rb") as file:
             raw = file.read()
-        if not REDACTOR.found_in(raw.decode("utf-8", errors="replace")):
+        cleaned = mask_secrets(raw)
+        if cleaned == raw:
             return
-        cleaned = pickle.dumps(_scrubbed(pickle.loads(raw), set()))
-        if REDACTOR.found_in(cleaned.decode("utf-8", errors="replace")):
-            raise ValueError("a secret is still in the trace after redaction")
+        pickle.loads(cleaned)  # still a trace dlt (`dlt pipeline ... trace`) can read
         with open(path + ".tmp", "wb") as file:
             file.write(cleaned)
         os.replace(path + ".tmp", path)
     except Exception as exc:  # noqa: BLE001 - a trace that cannot be cleaned is not kept
         log.debug("removing dlt's trace %s, which could not be scrubbed: %s", path, type(exc).__name__)
-        os.remove(path)
+        for leftover in (path, path + ".tmp"):
+            if os.path.exists(leftover):
+                os.remove(leftover)

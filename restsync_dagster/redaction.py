@@ -77,15 +77,9 @@ class SecretRedactor(logging.Filter):
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(text) for text in ordered))
 
-    @property
-    def active(self) -> bool:
-        """Whether any secret is registered."""
-        return self._pattern is not None
-
-    def found_in(self, text: str) -> bool:
-        """Whether `text` holds a registered secret in any spelling."""
-        pattern = self._pattern
-        return pattern is not None and pattern.search(text) is not None
+    def spellings(self) -> frozenset[str]:
+        """Every registered spelling of every secret (for redacting bytes, e.g. dlt's trace file)."""
+        return self._secrets
 
     def redact(self, text: str) -> str:
         pattern = self._pattern

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -129,6 +130,9 @@ def test_no_spelling_of_a_hostile_secret_is_written_anywhere(hostile: tuple[Simu
     names = [Path(where).name for where in haystacks]
     assert "trace.pickle" in names and any(n.endswith(".db") for n in names) and any(n.endswith(".err") for n in names), names
     assert any(n.endswith(".duckdb") for n in names)
+    # the failed run's trace is kept (masked), still a trace dlt reads, with the failing request in it
+    vault_trace = tmp_path / "dlt" / "pipelines" / "restsync_vault" / "trace.pickle"
+    assert "/v1/agents" in pickle.loads(vault_trace.read_bytes()).steps[-1].step_exception
     everything = "\n".join(haystacks.values())
     assert "with params=" in everything, "dlt did not log its requests at DEBUG: the grep would prove little"
     assert "Stack Trace" in runs["vault"].stderr or "Traceback" in runs["vault"].stderr, "--verbose shows the traceback"
