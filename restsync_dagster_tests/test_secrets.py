@@ -10,6 +10,7 @@ simulator issued during the runs.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from pathlib import Path
 from typing import Iterator
@@ -188,3 +189,39 @@ def test_a_secret_in_a_header_or_a_query_param_is_redacted_like_an_auth_secret(
     logging.getLogger("urllib3.connectionpool").debug('"GET /tickets?token=%s HTTP/1.1" 200 12', params["token"])
     logging.getLogger("restsync_dagster.http").debug("headers: {'X-Key': '%s'}", headers["X-Key"])
     assert header_secret not in caplog.text and param_secret not in caplog.text and caplog.text.count("***") == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("tok-1234\n", "ends with a newline"), ("\ttok-1234", "starts with a tab"), ("tok\r\n1234", "contains a carriage return")],
+)
+def test_a_secret_with_a_control_character_fails_naming_the_variable_never_the_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    from restsync_dagster.errors import InvalidLiteralSecretError, InvalidSettingError
+    from restsync_dagster.settings import resolve_client
+
+    path = tmp_path / "helpdesk.yaml"
+    path.write_text("client: {base_url: https://api.example.com, auth: {type: bearer, token: '${secrets.token}'}}\n"
+                    "resources: [{name: tickets, endpoint: {path: /tickets}}]\n")
+    monkeypatch.setenv("SOURCES__HELPDESK__TOKEN", value)
+    with pytest.raises(InvalidSettingError) as raised:
+        resolve_client(load_api_config(path))
+    message = str(raised.value)
+    assert f"{path}" in message and "client.auth.token" in message and "SOURCES__HELPDESK__TOKEN" in message
+    assert problem in message and "remove it" in message and "1234" not in message
+
+    literal = tmp_path / "literal.yaml"  # the same value written into the YAML itself
+    literal.write_text(
+        "client: {base_url: https://api.example.com, auth: {type: bearer, token: " + json.dumps(value) + "}}\n"
+        "resources: [{name: tickets, endpoint: {path: /tickets}}]\n"
+    )
+    with pytest.warns(UserWarning), pytest.raises(InvalidLiteralSecretError) as raised_literal:
+        api = load_api_config(literal)
+        from restsync_dagster.settings import warn_plaintext_secrets
+
+        warn_plaintext_secrets(api)
+        resolve_client(api)
+    literal_message = str(raised_literal.value)
+    assert f"{literal}" in literal_message and "client.auth.token" in literal_message and problem in literal_message
+    assert "1234" not in literal_message
