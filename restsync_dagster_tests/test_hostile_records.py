@@ -160,15 +160,16 @@ def test_a_table_too_wide_for_duckdbs_memory_limit_names_the_setting(server: Rec
 
 
 DIE_IN_THE_TABLES_SQL = """
-import os, re, sys
-from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
+import importlib, os, re, sys
+module, name = sys.argv[2].rsplit(".", 1)
+SqlClient = getattr(importlib.import_module(module), name)
 from restsync_dagster.config import load_api_config
 from restsync_dagster_tests.helpers import run_assets
 
-real = DuckDbSqlClient.execute_sql
+real = SqlClient.execute_sql
 
 def dying(self, sql, *args, **kwargs):
-    # a job's statements one by one, as DuckDB runs a multi-statement string; dies (kill -9) right
+    # a job's statements one by one, as the database runs a multi-statement string; dies (kill -9) right
     # after the one that deletes the rows being replaced from the table itself
     if args or kwargs or not isinstance(sql, str) or ";" not in sql.strip().rstrip(";"):
         return real(self, sql, *args, **kwargs)
@@ -177,14 +178,48 @@ def dying(self, sql, *args, **kwargs):
         if re.match(r'\\s*DELETE FROM "hostile"\\."tickets"', statement):
             os._exit(137)
 
-DuckDbSqlClient.execute_sql = dying
+SqlClient.execute_sql = dying
 run_assets(load_api_config(sys.argv[1]), ["tickets"], raise_on_error=False)
 sys.exit(3)  # never got there
 """
 
 
+SQL_CLIENTS = {
+    "duckdb": "dlt.destinations.impl.duckdb.sql_client.DuckDbSqlClient",
+    "postgres": "dlt.destinations.impl.postgres.sql_client.Psycopg2SqlClient",
+}
+
+
+# "postgres" too once the driver finds the DELETE there: Postgres' job SQL reaches execute_sql in
+# another shape, and the child ran to its end without being killed (not yet investigated)
+@pytest.fixture(params=["duckdb"])
+def destination(request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "postgres":
+        monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", request.getfixturevalue("postgres_dsn"))
+    return str(request.param)
+
+
+def rows_of(destination: str, table: str, columns: str) -> list[tuple[Any, ...]]:
+    """The table's rows as a reader of the destination sees them now."""
+    if destination == "duckdb":
+        return sorted(table_rows("hostile", table, columns)) if table_exists("hostile", table) else []
+    import os
+
+    import psycopg2
+
+    with psycopg2.connect(os.environ["DESTINATION__POSTGRES__CREDENTIALS"]) as con, con.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'hostile' AND table_name = %s", (table,))
+        if not cursor.fetchone()[0]:
+            return []
+        cursor.execute(f'SELECT {columns} FROM "hostile"."{table}"')
+        return sorted(cursor.fetchall())
+
+
 @pytest.mark.parametrize(("disposition", "tags"), [("merge", False), ("merge", True), ("replace", False)])
-def test_a_load_killed_while_it_writes_the_table_leaves_it_as_it_was(server: RecordServer, workdir: Path, disposition: str, tags: bool) -> None:
+def test_a_load_killed_while_it_writes_the_table_leaves_it_as_it_was(
+    server: RecordServer, workdir: Path, destination: str, disposition: str, tags: bool
+) -> None:
     import os
     import subprocess
     import sys
@@ -201,12 +236,12 @@ def test_a_load_killed_while_it_writes_the_table_leaves_it_as_it_was(server: Rec
     assert run_assets(load_api_config(config), ["tickets"]).success
     server.pages["/tickets"] = records(range(0, 12), "after")  # every record changed, as in a reload
     child = subprocess.run(
-        [sys.executable, "-c", DIE_IN_THE_TABLES_SQL, str(config)],
+        [sys.executable, "-c", DIE_IN_THE_TABLES_SQL, str(config), SQL_CLIENTS[destination]],
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True, timeout=300,
     )
     assert child.returncode == 137, child.stderr[-3000:]
     # what a reader sees after the kill: the table as the last finished load left it
-    assert sorted(table_rows("hostile", "tickets", "id, v")) == [(i, "before") for i in range(10)]
-    assert count("tickets__tags") == (10 if tags else 0)
+    assert rows_of(destination, "tickets", "id, v") == [(i, "before") for i in range(10)]
+    assert len(rows_of(destination, "tickets__tags", "t")) == (10 if tags else 0)
     assert run_assets(load_api_config(config), ["tickets"]).success
-    assert sorted(table_rows("hostile", "tickets", "id, v")) == [(i, "after") for i in range(12)]
+    assert rows_of(destination, "tickets", "id, v") == [(i, "after") for i in range(12)]
