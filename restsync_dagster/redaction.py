@@ -162,8 +162,11 @@ def redact_event(event: Any) -> Any:
             metadata=redact_metadata(event.metadata or {}) if event.metadata else event.metadata,
             check_results=[redact_event(check) for check in event.check_results or []],
         )
-    if isinstance(event, AssetCheckResult) and event.metadata:
-        return event._replace(metadata=redact_metadata(event.metadata))
+    if isinstance(event, AssetCheckResult) and (event.metadata or event.description):
+        return event._replace(
+            metadata=redact_metadata(event.metadata) if event.metadata else event.metadata,
+            description=REDACTOR.redact(event.description) if event.description else event.description,
+        )
     return event
 
 
