@@ -27,7 +27,7 @@ import pytest
 from restsync_dagster.auth import TokenEndpointError, build_auth
 from restsync_dagster.config import ApiConfig, ErrorHandling, parse_api_config
 from restsync_dagster.http import ApiResponseError, ApiSession
-from restsync_dagster.request_policy import RedirectError, UnsafeUrlError
+from restsync_dagster.request_policy import UnsafeUrlError
 from restsync_dagster.settings import ResolvedClient
 
 from restsync_dagster_tests.faults_helpers import failure_text
