@@ -116,6 +116,7 @@ class _Listing:
         self._empty_in_row = 0
         self._received = 0
         self._warned_flag = False
+        self._last_page: Optional[tuple[int, str, str]] = None  # first and last record of the previous page
         self._seen: set[Any] = set()
         super().init_request(request)  # type: ignore[misc]
 
@@ -188,6 +189,14 @@ class _Listing:
             if reference in self._seen:
                 raise PaginationLoopError(f"{self.label}: the API sent the same next page twice ({type(self).__name__}); stopping")
             self._seen.add(reference)
+        # an API that ignores the page or offset parameter serves page 1 again and again
+        fingerprint = (len(data), repr(data[0]), repr(data[-1])) if data else None
+        if fingerprint is not None and fingerprint == self._last_page:
+            raise PaginationLoopError(
+                f"{self.label}: page {self._pages} holds the same records as page {self._pages - 1}; the API seems "
+                f"to ignore the paging parameter ({type(self).__name__}); stopping"
+            )
+        self._last_page = fingerprint
         if self._empty_in_row > MAX_EMPTY_PAGES_WITH_NEXT:
             raise PaginationLoopError(
                 f"{self.label}: {self._empty_in_row} empty pages in a row still announce a next page; stopping"

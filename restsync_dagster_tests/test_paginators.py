@@ -105,6 +105,12 @@ def run_listing(vendor: VendorApi, path: str, paginator: dict[str, Any], data_se
     run_assets(config)
 
 
+def _run_failure(vendor: VendorApi, path: str, paginator: dict[str, Any]) -> str:
+    with pytest.raises(Exception) as caught:
+        run_listing(vendor, path, paginator)
+    return "".join(traceback.format_exception(caught.value))
+
+
 def loaded_ids(table: str = "items") -> list[int]:
     return sorted(row[0] for row in table_rows("vendor", table, "id"))
 
@@ -192,8 +198,6 @@ def test_detected_flags_can_be_turned_off(vendor: VendorApi, workdir: Any) -> No
     assert len(vendor.paths("/items")) == 4
 
 
-@pytest.mark.xfail(reason="top-level listings page with dlt's RESTClient until listing.py uses pages.ListingClient; "
-                   "children pass (test_child_listings_end_on_null_data_204_and_404)")
 def test_404_past_the_last_page_ends_the_listing(vendor: VendorApi, workdir: Any) -> None:
     vendor.routes["/items"] = _numbered(lambda page: Answer(404, {"message": "page not found"}))
     run_listing(vendor, "/items", {"type": "page_number", "base_page": 1, "stop_on_status": [404]})
@@ -332,6 +336,44 @@ def test_header_link_to_a_204(vendor: VendorApi, workdir: Any) -> None:
 # --- the data selector: a miss on a body holding records fails, naming what was there --------------
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"tickets": [{"id": 1}], "meta": {"count": 1}},
+         "vendor.yaml: API 'vendor', resource 'items': endpoint.data_selector 'data' matched nothing in a response "
+         "with keys 'tickets', 'meta'; set endpoint.data_selector to the key holding the records"),
+        ([{"id": 1}], "endpoint.data_selector 'data' matched nothing in a response that is a list of 1 records; "
+                      "remove endpoint.data_selector"),
+        ({"error": {"code": 7, "message": "invalid oauth scope"}},
+         "endpoint.data_selector 'data' matched nothing: the API answered an error instead of records: "
+         "{'error': {'code': 7, 'message': 'invalid oauth scope'}}"),
+    ],
+    ids=["other-key", "list-body", "error-200"],
+)
+def test_data_selector_that_matches_nothing_fails_naming_keys(vendor: VendorApi, workdir: Any, body: Any, expected: str) -> None:
+    vendor.routes["/items"] = lambda query, base: Answer(body=body)
+    message = _run_failure(vendor, "/items", {"type": "page_number"})
+    assert expected in message
+    assert vendor.paths("/items") == ["/items?page=1"]
+
+
+@pytest.mark.parametrize("paginator", [
+    {"type": "json_link", "next_url_path": "next"},
+    {"type": "cursor", "cursor_path": "next", "cursor_param": "page"},
+])
+def test_null_data_ends_even_with_a_next_reference(vendor: VendorApi, workdir: Any, paginator: dict) -> None:
+    """`{"data": null, "next": ...}`: no records, the listing ends; the next page is not asked."""
+    def route(query: dict[str, str], base: str) -> Answer:
+        page = int(query.get("page", "1"))
+        data = page_of(page - 1) if page <= 3 else None
+        return Answer(body={"data": data, "next": f"{base}/items?page={page + 1}" if "next_url_path" in paginator else str(page + 1)})
+
+    vendor.routes["/items"] = route
+    run_listing(vendor, "/items", paginator)
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert vendor.paths("/items") == ["/items", "/items?page=2", "/items?page=3", "/items?page=4"]
+
+
 def test_child_data_selector_that_matches_nothing_fails_naming_keys(vendor: VendorApi, workdir: Any) -> None:
     vendor.routes["/items"] = _numbered(lambda page: Answer(body={"data": []}), pages=1)
     for record in page_of(0):
@@ -362,3 +404,45 @@ def test_child_listings_end_on_null_data_204_and_404(vendor: VendorApi, workdir:
     assert loaded_ids("subs") == [11, 12, 21, 22, 31, 32]
     for parent in ends:
         assert vendor.paths(f"/items/{parent}/subs") == [f"/items/{parent}/subs?page={n}" for n in (1, 2, 3)]
+
+
+# --- the guards hold for the new options too ------------------------------------------------------
+
+
+def test_an_api_ignoring_the_offset_is_stopped(vendor: VendorApi, workdir: Any) -> None:
+    """`from` silently ignored: the first page again and again, never empty, never a total."""
+    vendor.routes["/items"] = lambda query, base: Answer(body={"data": page_of(0), "has_more": True})
+    message = _run_failure(vendor, "/items", {"type": "offset", "limit": 3, "offset_param": "from", "base_offset": 1})
+    assert "page 2 holds the same records as page 1; the API seems to ignore the paging parameter" in message
+    assert vendor.paths("/items") == ["/items?from=1&limit=3", "/items?from=4&limit=3"]
+
+
+def test_a_repeated_cursor_is_stopped(vendor: VendorApi, workdir: Any) -> None:
+    def route(query: dict[str, str], base: str) -> Answer:
+        page = 0 if "cursor" not in query else 1
+        return Answer(body={"data": page_of(page) if page == 0 else page_of(1), "meta": {"next_cursor": "same+/="}})
+
+    vendor.routes["/items"] = route
+    message = _run_failure(vendor, "/items", {"type": "cursor", "cursor_path": "meta.next_cursor", "cursor_param": "cursor"})
+    assert "the API sent the same next page twice" in message
+    assert vendor.paths("/items") == ["/items", "/items?cursor=same%2B%2F%3D"]
+
+
+def test_max_pages_holds_with_a_more_flag(vendor: VendorApi, workdir: Any) -> None:
+    """`has_more: true` forever on a link that advances: error_handling.max_pages stops it."""
+    def route(query: dict[str, str], base: str) -> Answer:
+        page = int(query.get("page", "1"))
+        return Answer(body={"data": [{"id": page, "name": "x"}], "has_more": True, "next": f"{base}/items?page={page + 1}"})
+
+    vendor.routes["/items"] = route
+    config = parse_api_config(
+        {"name": "vendor", "client": {"base_url": vendor.base_url, "read_ahead_pages": 0},
+         "error_handling": {"max_pages": 5},
+         "resources": [{"name": "items", "endpoint": {"path": "/items", "data_selector": "data", "paginator": {
+             "type": "json_link", "next_url_path": "next", "has_more_path": "has_more"}}}]},
+        source_file="vendor.yaml",
+    )
+    with pytest.raises(Exception) as caught:
+        run_assets(config)
+    assert "more than error_handling.max_pages (5) pages" in "".join(traceback.format_exception(caught.value))
+    assert len(vendor.paths("/items")) == 5
