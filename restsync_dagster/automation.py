@@ -159,7 +159,7 @@ def with_descendants(api: ApiConfig, names: set[str]) -> set[str]:
 def evaluate_changes(api: ApiConfig, cursor: dict[str, Optional[str]]) -> tuple[set[str], dict[str, Optional[str]], list[str]]:
     """(changed resources, new cursor, notes) from one probe per top-level resource that tracks changes."""
     client = resolve_client(api)
-    auth = build_auth(api.name, client)
+    auth = build_auth(api.name, client, api.error_handling)
     changed: set[str] = set()
     notes: list[str] = []
     new_cursor = dict(cursor)

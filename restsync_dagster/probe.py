@@ -74,7 +74,7 @@ def probe_api(api: ApiConfig, resources: Sequence[str] = (), max_requests: int =
     """Probe the named resources (default: every one); children are probed for one parent record."""
     client = resolve_client(api)
     protect(secrets_of(client))
-    auth = build_auth(api.name, client)
+    auth = build_auth(api.name, client, api.error_handling)
     context = _Context(api, client, auth, max_requests)
     wanted = set(resources) or {resource.name for resource in api.resources}
     unknown = wanted - {resource.name for resource in api.resources}

@@ -101,7 +101,7 @@ def build_source(
     selected = set(selected)
     stored_parents = stored_parents or {}
     client = client or resolve_client(api)
-    auth = build_auth(api.name, client)
+    auth = build_auth(api.name, client, api.error_handling)
     needed = _with_ancestors(api, selected, stop_at=set(stored_parents) - selected)
     sessions: list[ApiSession] = []
     rounds: list[DeltaRound] = []
@@ -181,7 +181,7 @@ def compile_rest_api_config(api: ApiConfig, client: Optional[ResolvedClient] = N
     for resource in api.resources:
         params, headers = resolve_params(api, resource)
         resources.append(compile_endpoint(api, resource, params, headers))
-    session = _session(api, api.resources[0], client, build_auth(api.name, client))
+    session = _session(api, api.resources[0], client, build_auth(api.name, client, api.error_handling))
     return {"client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)}, "resources": resources}
 
 
