@@ -50,6 +50,23 @@ class MissingParentFieldError(RestsyncError):
     """A parent record lacks the field the child's path is filled from."""
 
 
+class UnsafeParentValueError(RestsyncError):
+    """A parent value would change the child path's shape (empty, `.` or `..`): HTTP clients and
+    servers normalize dot segments away, so `/items/../children` reaches `/children`."""
+
+
+def path_segment(value: Any) -> Optional[str]:
+    """The value as one URL path segment, or None when no encoding keeps it one.
+
+    Percent-encoding does not help a dot segment: `%2E%2E` is unreserved, requests decodes it back
+    to `..`, and servers resolve it. An empty segment turns `/items/{id}/x` into `/items//x`.
+    """
+    text = str(value)
+    if text in ("", ".", ".."):
+        return None
+    return quote(text, safe="")
+
+
 def parent_key_column(resource: Resource) -> str:
     parent, field = resource.endpoint.parent_ref or ("", "")
     return make_parent_key_name(parent, field.replace(".", "_"))
@@ -93,7 +110,15 @@ def child_resource(
                 f"(its fields: {sorted(parent_record)[:20]})"
             )
         value = values[0]
-        path = resource.endpoint.path.replace(placeholder, quote(str(value), safe=""))
+        segment = path_segment(value)
+        if segment is None:
+            raise UnsafeParentValueError(
+                f"{api.source_file or api.name}: resource '{resource.name}': field 'endpoint.path': a '{parent_name}' "
+                f"record has '{parent_field}' = {str(value)[:40]!r}, which would change the shape of the path "
+                f"({resource.endpoint.path}); no request was sent for it. Check that the API's '{parent_field}' "
+                "identifies the parent, or read another field"
+            )
+        path = resource.endpoint.path.replace(placeholder, segment)
         rows: list[dict[str, Any]] = []
         for page in client.paginate(
             path, params=dict(params), paginator=make_paginator(), data_selector=data_selector, hooks=hooks

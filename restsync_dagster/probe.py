@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping, Optional, Sequence
-from urllib.parse import quote
 
 from dlt.common import jsonpath
 
 from restsync_dagster.auth import RenewingOAuth2, build_auth
-from restsync_dagster.children import compiled_data_selector, parent_key_column
+from restsync_dagster.children import compiled_data_selector, parent_key_column, path_segment
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.cursor_tracker import suggest_cursor_fields
 from restsync_dagster.cursor_values import CursorValue, format_cursor, parse_cursor
@@ -152,7 +151,7 @@ def _child_path(context: _Context, resource: Resource, parents: list[dict[str, A
         report.add("parent", False, f"no '{parent_name}' record to read '{parent_field}' from", f"fix '{parent_name}' first")
         return None
     values = jsonpath.find_values(jsonpath.compile_path(parent_field), parents[0])
-    if not values or values[0] in (None, ""):
+    if not values or values[0] is None or path_segment(values[0]) is None:
         report.add(
             "parent field",
             False,
@@ -162,7 +161,7 @@ def _child_path(context: _Context, resource: Resource, parents: list[dict[str, A
         return None
     report.add("parent field", True, f"'{parent_name}' records carry '{parent_field}' (probed with {values[0]!r})")
     placeholder = "{resources.%s.%s}" % (parent_name, parent_field)
-    return resource.endpoint.path.replace(placeholder, quote(str(values[0]), safe=""))
+    return resource.endpoint.path.replace(placeholder, str(path_segment(values[0])))
 
 
 class _Listing:

@@ -1,0 +1,113 @@
+"""Parent values that would change a child's path: `..`, `.` and the empty string are refused,
+never normalized away (`/items/../children` reached `/children` and loaded another endpoint's answer
+as that parent's children); every other value stays one path segment, `/` and `?` included."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from restsync_dagster.config import load_api_config
+
+from restsync_dagster_tests.faults_helpers import failure_text
+from restsync_dagster_tests.helpers import run_assets, table_exists, table_rows
+
+SAFE_IDS = ["1", "a/b", "x?y=1", "%2E%2E", "..."]
+
+
+class PathServer:
+    """Items with the ids it is given; each item's children at /items/<id>/children; anything
+    else answers records marked `escaped`, as another endpoint of a real API would."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.seen: list[str] = []
+        seen, items = self.seen, [{"id": value, "name": f"item {n}"} for n, value in enumerate(ids)]
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                seen.append(self.path)
+                path = self.path.split("?")[0]
+                parts = path.split("/")
+                if path == "/items":
+                    body: Any = items
+                elif len(parts) == 4 and parts[1] == "items" and parts[3] == "children" and parts[2]:
+                    body = [{"id": f"{parts[2]}-child", "kind": "child"}]
+                else:
+                    body = [{"id": "escaped", "kind": "escaped"}]
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def serve(workdir: Path) -> Iterator[Any]:
+    servers: list[PathServer] = []
+
+    def start(ids: list[str]) -> PathServer:
+        servers.append(PathServer(ids))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+def api_for(server: PathServer, folder: Path) -> Any:
+    path = folder / "paths.yaml"
+    path.write_text(
+        f"""
+client: {{base_url: "{server.url}", read_ahead_pages: 0}}
+child_concurrency: 1
+resource_defaults: {{primary_key: id, endpoint: {{paginator: {{type: single_page}}}}}}
+resources:
+  - name: items
+    endpoint: {{path: /items}}
+  - name: children
+    endpoint: {{path: "/items/{{resources.items.id}}/children"}}
+"""
+    )
+    return load_api_config(path)
+
+
+def test_odd_but_safe_parent_values_stay_one_path_segment(serve: Any, workdir: Path) -> None:
+    server = serve(SAFE_IDS)
+    run_assets(api_for(server, workdir))
+    children = sorted(row[0] for row in table_rows("paths", "children", "kind"))
+    assert children == ["child"] * len(SAFE_IDS)  # nothing escaped
+    assert "/items/a%2Fb/children" in server.seen and "/items/x%3Fy%3D1/children" in server.seen
+    assert "/items/%252E%252E/children" in server.seen
+
+
+@pytest.mark.parametrize("hostile", ["..", ".", ""])
+def test_a_parent_value_that_would_change_the_path_is_refused(serve: Any, workdir: Path, hostile: str) -> None:
+    server = serve(["1", hostile, "2"])
+    result = run_assets(api_for(server, workdir), raise_on_error=False)
+    assert not result.success
+    text = failure_text(result)
+    assert "resource 'children': field 'endpoint.path'" in text and "would change the shape of the path" in text
+    # no request left its path: /children, /items/children, /items//children never reached the server
+    assert all(path == "/items" or (path.startswith("/items/") and path.endswith("/children") and path.count("/") == 3 and "//" not in path)
+               for path in server.seen), server.seen
+    assert len(table_rows("paths", "items")) == 3  # the parent itself still loaded
+    assert not table_exists("paths", "children") or all(row[0] != "escaped" for row in table_rows("paths", "children", "kind"))
