@@ -373,3 +373,129 @@ def test_the_demo_movement_deletes_only_where_a_delta_reports_it(sim: Simulator)
     assert before["directory"] - users, "no directory user was deleted"
     assert users - before["directory"], "no directory user was inserted"
     assert before["service_desk"] <= tickets and tickets - before["service_desk"], "tickets: inserted only, none deleted"
+
+
+# --- flavours: each serves what it claims ----------------------------------------------------------------
+
+
+def flavoured(**flavors: str) -> Simulator:
+    return Simulator(port=0, login_port=0, flavors=flavors, counts={"ticket_desk.tickets": 60, "messaging.conversations": 120})
+
+
+def test_the_default_flavour_is_what_the_configs_describe(sim: Simulator) -> None:
+    assert {api: sim.flavor(api) for api in ("shared_inbox", "service_desk", "directory", "messaging", "ticket_desk")} == dict.fromkeys(
+        ("shared_inbox", "service_desk", "directory", "messaging", "ticket_desk"), "default")
+    assert isinstance(sim.records("messaging", "conversations")[0]["updatedAt"], str)
+
+
+def test_unknown_flavours_are_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="ticket_desk has no flavour 'nope'; known: default, zoho"):
+        Simulator(port=0, login_port=0, flavors={"ticket_desk": "nope"})
+    with pytest.raises(ValueError, match="unknown APIs"):
+        Simulator(port=0, login_port=0, flavors={"crm": "zoho"})
+
+
+def test_zoho_pages_from_1_ignores_offset_and_answers_204_past_the_end() -> None:
+    with flavoured(ticket_desk="zoho") as sim:
+        headers = {"Authorization": f"Bearer {token(sim, 'ticket_desk')}"}
+        url = sim.base_url("ticket_desk") + "/tickets"
+        served = [r["id"] for r in sim.records("ticket_desk", "tickets")]
+        first = requests.get(url, params={"from": 1, "limit": 50}, headers=headers, timeout=5)
+        second = requests.get(url, params={"from": 51, "limit": 50}, headers=headers, timeout=5)
+        assert [r["id"] for r in first.json()["data"] + second.json()["data"]] == served
+        past = requests.get(url, params={"from": 61, "limit": 50}, headers=headers, timeout=5)
+        assert past.status_code == 204 and past.content == b"" and "Content-Type" not in past.headers
+        # `offset` is not Zoho's: the first page again; modifiedAfter and sortBy=-modifiedTime neither
+        assert [r["id"] for r in requests.get(url, params={"offset": 50, "limit": 50}, headers=headers, timeout=5).json()["data"]] == served[:50]
+        newest = requests.get(url, params={"sortBy": "-modifiedTime", "limit": 1}, headers=headers, timeout=5).json()["data"]
+        assert newest[0]["id"] == served[0]
+        assert len(requests.get(url, params={"modifiedAfter": "2030-01-01T00:00:00Z", "limit": 100}, headers=headers, timeout=5).json()["data"]) == 60
+        modified = first.json()["data"][0]["modifiedTime"]
+        assert modified.endswith("Z") and len(modified.split(".")[1]) == 4  # milliseconds: .000Z
+        assert first.json()["data"][0] == sim.records("ticket_desk", "tickets")[0]
+
+
+def test_drift_serves_epoch_milliseconds_newest_first_with_its_cursor_at_pagination_next() -> None:
+    with flavoured(messaging="drift") as sim:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {sim.credentials['messaging']['access_token']}"
+        url = sim.base_url("messaging") + "/v1/conversations"
+        body = session.get(url, params={"limit": 100, "order": "asc"}, timeout=5).json()
+        rows = body["data"]
+        assert len(rows) == 50 and body["pagination"]["more"] is True and "next" not in body  # 50 at most, cursor nested
+        assert all(isinstance(r["updatedAt"], int) and r["updatedAt"] > 10**12 for r in rows)  # epoch ms
+        assert [r["updatedAt"] for r in rows] == sorted((r["updatedAt"] for r in rows), reverse=True)  # newest first
+        while "pagination" in body:
+            body = session.get(url, params={"limit": 100, "next": body["pagination"]["next"]}, timeout=5).json()
+            rows += body["data"]
+        by_id = {r["id"]: r for r in sim.records("messaging", "conversations")}
+        assert sorted(r["id"] for r in rows) == sorted(by_id) and all(by_id[r["id"]] == r for r in rows)
+        # no updated_after filter in Drift: everything comes back
+        since = session.get(url, params={"limit": 50, "updated_after": "2030-01-01T00:00:00Z"}, timeout=5).json()
+        assert len(since["data"]) == 50
+
+
+def test_intercom_serves_snake_case_epoch_seconds_and_its_cursor_at_pages_next() -> None:
+    with flavoured(messaging="intercom") as sim:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {sim.credentials['messaging']['access_token']}"
+        url = sim.base_url("messaging") + "/v1/conversations"
+        body = session.get(url, params={"limit": 100}, timeout=5).json()
+        assert len(body["data"]) == 20 and "next" not in body  # per_page, default 20: `limit` is not its parameter
+        record = body["data"][0]
+        assert "updatedAt" not in record and isinstance(record["updated_at"], int) and 10**9 < record["updated_at"] < 10**11
+        rows = list(body["data"])
+        while "next" in body["pages"]:
+            body = session.get(url, params={"starting_after": body["pages"]["next"]["starting_after"]}, timeout=5).json()
+            rows += body["data"]
+        assert [r["id"] for r in rows] == [r["id"] for r in sim.records("messaging", "conversations")]
+        assert rows[0] == sim.records("messaging", "conversations")[0]
+
+
+def test_helpscout_and_graph_gzip_their_bodies_and_serve_timestamps_to_the_second() -> None:
+    with flavoured(shared_inbox="helpscout", directory="graph") as sim:
+        answer = requests.get(sim.base_url("shared_inbox") + "/v2/customers", params={"limit": 50},
+                              headers={"Authorization": f"Bearer {token(sim, 'shared_inbox')}"}, timeout=5)
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert len(answer.json()["_embedded"]["customers"][0]["updatedAt"]) == len("2024-01-01T00:00:00Z")
+        # sortField=updatedAt is not Help Scout's (modifiedAt is): the probe gets the first record, not the newest
+        probe = requests.get(sim.base_url("shared_inbox") + "/v2/customers", params={"sortField": "updatedAt", "sortOrder": "desc", "limit": 1},
+                             headers={"Authorization": f"Bearer {token(sim, 'shared_inbox')}"}, timeout=5).json()
+        assert probe["_embedded"]["customers"][0]["id"] == sim.records("shared_inbox", "customers")[0]["id"]
+        graph = requests.get(sim.base_url("directory") + "/v1/resource/users/delta", params={"$top": 5},
+                             headers={"Authorization": f"Bearer {token(sim, 'directory')}"}, timeout=5)
+        assert graph.headers["Content-Encoding"] == "gzip"
+        assert len(graph.json()["value"]) == 100  # $top is not supported on delta queries
+        assert len(graph.json()["value"][0]["lastModifiedDateTime"]) == len("2024-01-01T00:00:00Z")
+
+
+def test_freshdesk_and_camelcase_desks() -> None:
+    with flavoured(service_desk="freshdesk") as sim:
+        auth = (sim.credentials["service_desk"]["api_key"], "X")
+        tickets = requests.get(sim.base_url("service_desk") + "/v1/tickets", params={"per_page": 100}, auth=auth, timeout=5)
+        assert 'rel="next"' in tickets.headers["Link"] and "page=2" in tickets.headers["Link"]
+        probe = requests.get(sim.base_url("service_desk") + "/v1/contacts", params={"order_by": "updated_at", "order_type": "desc", "per_page": 1},
+                             auth=auth, timeout=5).json()["data"]
+        assert probe[0]["id"] == sim.records("service_desk", "contacts")[0]["id"]  # no order_by on Freshdesk contacts
+    with flavoured(service_desk="camelcase") as sim:
+        auth = (sim.credentials["service_desk"]["api_key"], "X")
+        row = requests.get(sim.base_url("service_desk") + "/v1/tickets", params={"per_page": 1}, auth=auth, timeout=5).json()["data"][0]
+        assert "updated_at" not in row and "updatedAt" in row and "createdAt" in row
+        assert row == sim.records("service_desk", "tickets")[0]
+
+
+def test_an_epoch_cursor_sent_back_filters_like_an_iso_one(sim: Simulator) -> None:
+    from restsync_dagster.simulator.apis import parse_moment
+
+    iso_moment = parse_moment("2024-06-01T00:00:00Z")
+    assert parse_moment(str(int(iso_moment.timestamp()))) == iso_moment == parse_moment(str(int(iso_moment.timestamp() * 1000)))
+
+
+def test_cli_selects_flavours() -> None:
+    from restsync_dagster.simulator.__main__ import parse_flavors
+
+    assert parse_flavors(["ticket_desk:zoho", "messaging:drift"]) == {"ticket_desk": "zoho", "messaging": "drift"}
+    with pytest.raises(SystemExit):
+        parse_flavors(["ticket_desk"])
+    with pytest.raises(SystemExit, match="has no flavour"):
+        simulator_main(["--port", "0", "--login-port", "0", "--flavor", "ticket_desk:nope"])
