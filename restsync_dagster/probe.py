@@ -23,7 +23,7 @@ from restsync_dagster.cursor_values import CursorValue, format_cursor, parse_cur
 from restsync_dagster.errors import RestsyncError
 from restsync_dagster.http import ApiSession
 from restsync_dagster.pages import ListingClient
-from restsync_dagster.paginators import build_paginator
+from restsync_dagster.paginators import PaginationLoopError, build_paginator
 from restsync_dagster.redaction import REDACTOR, protect
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 
@@ -329,9 +329,14 @@ def _sort_finding(listing: _Listing, values: list[CursorValue], report: Resource
 
 
 def _paging_finding(listing: _Listing, first: list[dict[str, Any]], report: ResourceProbe) -> None:
-    page = listing.next_page()
     paginator = listing.resource.endpoint.paginator
     kind = paginator.type if paginator else "single_page"
+    fix = f"{listing.context.where(listing.resource, 'endpoint.paginator')}: page 2 repeats page 1; the API does not read the page parameter"
+    try:
+        page = listing.next_page()
+    except PaginationLoopError as exc:  # the paginator's own guard saw page 2 repeat page 1
+        report.add("paginator", False, f"{kind}: {str(exc).splitlines()[0]}", fix)
+        return
     if page is None:
         report.add("paginator", True, f"{kind}: the listing ended after its first page")
         return
@@ -345,7 +350,7 @@ def _paging_finding(listing: _Listing, first: list[dict[str, Any]], report: Reso
         "paginator",
         not repeated,
         f"{kind}: page 2 has {len(page)} record(s)" + (", all already on page 1" if repeated else ", new ones"),
-        f"{listing.context.where(listing.resource, 'endpoint.paginator')}: page 2 repeats page 1; the API does not read the page parameter",
+        fix,
     )
 
 

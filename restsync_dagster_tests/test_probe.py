@@ -90,7 +90,7 @@ def test_a_paginator_that_does_not_advance_is_reported(sim_env: Any) -> None:
     api = with_endpoint(shipped("ticket_desk"), "agents", paginator=PageNumberPaginator(type="page_number", page_param="pg"))
     found = finding(probe_api(api, ["agents"]), "agents", "paginator")
     assert not found.passed
-    assert "all already on page 1" in found.detail and "field 'endpoint.paginator'" in found.fix
+    assert "same records as page 1" in found.detail and "field 'endpoint.paginator'" in found.fix
 
 
 def test_a_child_whose_parent_field_is_missing(sim_env: Any) -> None:
