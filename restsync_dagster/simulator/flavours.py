@@ -123,8 +123,8 @@ def _drift_query(resource: str, query: dict[str, str], delta: bool) -> dict[str,
     read = {k: v for k, v in query.items() if k != "order"}
     if resource == "conversations":
         read["order"] = "desc"
-    if "limit" in read:
-        read["limit"] = str(min(int(read["limit"]) if read["limit"].isdigit() else 25, 50))
+    asked = read.get("limit", "25")
+    read["limit"] = str(min(int(asked) if asked.isdigit() else 25, 50))  # default 25, max 50
     return read
 
 
