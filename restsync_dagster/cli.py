@@ -304,7 +304,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from restsync_dagster.simulator.__main__ import main as simulator_main
 
     flavors = [f"--flavor={spec}" for spec in args.flavor]  # `restsync simulate --flavor API:NAME` without `--`
-    return simulator_main([*flavors, *args.simulator_args])
+    rest = args.simulator_args[1:] if args.simulator_args[:1] == ["--"] else args.simulator_args
+    return simulator_main([*flavors, *rest])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
