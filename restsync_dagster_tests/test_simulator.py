@@ -410,6 +410,7 @@ def test_zoho_pages_from_1_ignores_offset_and_answers_204_past_the_end() -> None
         newest = requests.get(url, params={"sortBy": "-modifiedTime", "limit": 1}, headers=headers, timeout=5).json()["data"]
         assert newest[0]["id"] == served[0]
         assert len(requests.get(url, params={"modifiedAfter": "2030-01-01T00:00:00Z", "limit": 100}, headers=headers, timeout=5).json()["data"]) == 60
+        assert [e["query"].get("offset") for e in sim.request_log if e["resource"] == "tickets"][3] == "50"  # logged as sent
         modified = first.json()["data"][0]["modifiedTime"]
         assert modified.endswith("Z") and len(modified.split(".")[1]) == 4  # milliseconds: .000Z
         assert first.json()["data"][0] == sim.records("ticket_desk", "tickets")[0]
@@ -499,3 +500,7 @@ def test_cli_selects_flavours() -> None:
         parse_flavors(["ticket_desk"])
     with pytest.raises(SystemExit, match="has no flavour"):
         simulator_main(["--port", "0", "--login-port", "0", "--flavor", "ticket_desk:nope"])
+    from restsync_dagster.cli import build_parser
+
+    args = build_parser().parse_args(["simulate", "--flavor", "ticket_desk:zoho", "--", "--port", "0"])
+    assert args.flavor == ["ticket_desk:zoho"] and args.simulator_args[-2:] == ["--port", "0"]
