@@ -74,13 +74,14 @@ def check_specs(api: ApiConfig) -> list[AssetCheckSpec]:
                     f"?{resource.incremental.param}= (WARN: a full read each run, merged on the key).",
                 )
             )
-        specs.append(
-            AssetCheckSpec(
-                PK_CHECK,
-                asset=key,
-                description=f"No value of the primary key ({', '.join(resource.primary_key_columns)}) appears twice in the destination.",
+        if resource.primary_key_columns:  # a singleton replaced whole has no key to check
+            specs.append(
+                AssetCheckSpec(
+                    PK_CHECK,
+                    asset=key,
+                    description=f"No value of the primary key ({', '.join(resource.primary_key_columns)}) appears twice in the destination.",
+                )
             )
-        )
     return specs
 
 

@@ -352,6 +352,16 @@ class Resource(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _merge_has_a_key(self) -> "Resource":
+        """dlt merges without a key by appending: every run would add the records again."""
+        if self.write_disposition == "merge" and not self.primary_key_columns:
+            raise ValueError(
+                "merge needs a primary_key; a singleton (one object without an id) is replaced whole: "
+                "write_disposition: replace, primary_key: []"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _delta_alone(self) -> "Resource":
         """A delta query replaces the updated-since cursor, needs no parent, and merges on the key
         (its deletions are merge deletes)."""

@@ -241,6 +241,9 @@ def _key_findings(context: _Context, resource: Resource, records: list[dict[str,
     if added is not None:
         records = [{**record, added: "parent"} for record in records]
     columns = resource.primary_key_columns
+    if not columns:
+        report.add("primary key", True, f"none: {resource.write_disposition} replaces the table whole")
+        return
     missing = [c for c in columns if any(record.get(c) is None for record in records)]
     label = ", ".join(columns)
     if missing:

@@ -41,5 +41,5 @@ def test_every_shipped_primary_key_is_unique_in_the_served_data(simulator: Simul
 def test_the_seeds_documented_owner_key_would_have_merged_accounts_away(simulator: Simulator) -> None:
     """The messaging seed's schema section names `ownerId` as the accounts' key; one owner has many."""
     owners = served_keys(simulator, "messaging", "accounts", ("ownerId",))
-    assert len(set(owners)) < len(owners), "ownerId is unique after all: the shipped key `id` would be a needless change"
-    assert shipped("messaging").resource("accounts").primary_key_columns == ("id",)
+    assert len(set(owners)) < len(owners), "ownerId is unique after all: the shipped key `accountId` would be a needless change"
+    assert shipped("messaging").resource("accounts").primary_key_columns == ("accountId",)
