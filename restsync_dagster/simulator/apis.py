@@ -182,7 +182,8 @@ STYLES: dict[str, Style] = {
     "shared_inbox": Style(
         page=_hal_page, body=_hal_body,
         since=_param({"conversations": "modifiedSince", "customers": "modifiedSince"}),
-        descending=lambda q: (q.get("sortOrder", "asc") == "desc") if q.get("sortField") == "updatedAt" else None,
+        # Help Scout sorts by modifiedAt (its documented sortField); updatedAt is kept for older configs
+        descending=lambda q: (q.get("sortOrder", "asc") == "desc") if q.get("sortField") in ("modifiedAt", "updatedAt") else None,
     ),
     "service_desk": Style(
         page=_link_page, body=_link_body,
