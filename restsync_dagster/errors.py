@@ -45,34 +45,42 @@ class SettingError(RestsyncError):
     """A secret or config value the API needs at run time is missing or unusable."""
 
 
-class MissingSettingError(SettingError):
+class _NamedSettingError(SettingError):
+    """A setting the user sets under a name: `SOURCES__<API>__<NAME>`, or in a .dlt toml file."""
+
+    def __init__(self, api: str, name: str, secret: bool, message: str) -> None:
+        self.api = api
+        self.name = name
+        super().__init__(message)
+
+    @staticmethod
+    def where_set(api: str, name: str, secret: bool) -> tuple[str, str, str]:
+        """(environment variable, 'secret' or 'setting', the toml file it may live in)."""
+        return f"SOURCES__{api.upper()}__{name.upper()}", "secret" if secret else "setting", ".dlt/secrets.toml" if secret else ".dlt/config.toml"
+
+
+class MissingSettingError(_NamedSettingError):
     """A secret or config value the API needs at run time is not set anywhere dlt looks."""
 
     def __init__(self, api: str, name: str, field: str, source_file: Optional[str], secret: bool) -> None:
-        self.api = api
-        self.name = name
-        self.env_var = f"SOURCES__{api.upper()}__{name.upper()}"
-        kind = "secret" if secret else "setting"
-        toml = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
+        self.env_var, kind, toml = self.where_set(api, name, secret)
         super().__init__(
+            api, name, secret,
             f"{source_file or api}: field '{field}' needs the {kind} '{name}' of API '{api}', "
             f"which is not set. Set the environment variable {self.env_var}, or add "
-            f"'{name} = \"...\"' under [sources.{api}] in {toml}."
+            f"'{name} = \"...\"' under [sources.{api}] in {toml}.",
         )
 
 
-class InvalidSettingError(SettingError):
+class InvalidSettingError(_NamedSettingError):
     """A secret or config value holds a character no HTTP request can carry; never shows the value."""
 
     def __init__(self, api: str, name: str, field: str, source_file: Optional[str], secret: bool, problem: str) -> None:
-        self.api = api
-        self.name = name
-        self.env_var = f"SOURCES__{api.upper()}__{name.upper()}"
-        kind = "secret" if secret else "setting"
-        toml = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
+        self.env_var, kind, toml = self.where_set(api, name, secret)
         super().__init__(
+            api, name, secret,
             f"{source_file or api}: field '{field}': the {kind} '{name}' of API '{api}' ({self.env_var}) "
-            f"{problem}; remove it where the value is set ({self.env_var}, or '{name}' under [sources.{api}] in {toml})."
+            f"{problem}; remove it where the value is set ({self.env_var}, or '{name}' under [sources.{api}] in {toml}).",
         )
 
 
