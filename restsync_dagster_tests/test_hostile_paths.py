@@ -4,9 +4,6 @@ as that parent's children); every other value stays one path segment, `/` and `?
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,64 +13,42 @@ from restsync_dagster.config import load_api_config
 
 from restsync_dagster_tests.faults_helpers import failure_text
 from restsync_dagster_tests.helpers import run_assets, table_exists, table_rows
+from restsync_dagster_tests.local_server import JsonServer
 
 SAFE_IDS = ["1", "a/b", "x?y=1", "%2E%2E", "..."]
 
 
-class PathServer:
+def path_server(ids: list[str]) -> JsonServer:
     """Items with the ids it is given; each item's children at /items/<id>/children; anything
     else answers records marked `escaped`, as another endpoint of a real API would."""
+    items = [{"id": value, "name": f"item {n}"} for n, value in enumerate(ids)]
 
-    def __init__(self, ids: list[str]) -> None:
-        self.seen: list[str] = []
-        seen, items = self.seen, [{"id": value, "name": f"item {n}"} for n, value in enumerate(ids)]
+    def answer(full_path: str) -> Any:
+        path = full_path.split("?")[0]
+        parts = path.split("/")
+        if path == "/items":
+            return items
+        if len(parts) == 4 and parts[1] == "items" and parts[3] == "children" and parts[2]:
+            return [{"id": f"{parts[2]}-child", "kind": "child"}]
+        return [{"id": "escaped", "kind": "escaped"}]
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                seen.append(self.path)
-                path = self.path.split("?")[0]
-                parts = path.split("/")
-                if path == "/items":
-                    body: Any = items
-                elif len(parts) == 4 and parts[1] == "items" and parts[3] == "children" and parts[2]:
-                    body = [{"id": f"{parts[2]}-child", "kind": "child"}]
-                else:
-                    body = [{"id": "escaped", "kind": "escaped"}]
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    return JsonServer(answer)
 
 
 @pytest.fixture
 def serve(workdir: Path) -> Iterator[Any]:
-    servers: list[PathServer] = []
+    servers: list[JsonServer] = []
 
-    def start(ids: list[str]) -> PathServer:
-        servers.append(PathServer(ids))
+    def start(ids: list[str]) -> JsonServer:
+        servers.append(path_server(ids))
         return servers[-1]
 
     yield start
     for server in servers:
-        server.server.shutdown()
-        server.server.server_close()
+        server.stop()
 
 
-def api_for(server: PathServer, folder: Path) -> Any:
+def api_for(server: JsonServer, folder: Path) -> Any:
     path = folder / "paths.yaml"
     path.write_text(
         f"""

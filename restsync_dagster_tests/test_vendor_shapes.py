@@ -4,9 +4,6 @@ user points it at the vendor), loads them."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,36 +13,20 @@ from restsync_dagster.config import parse_api_config
 from restsync_dagster.errors import ConfigErrors
 
 from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
+from restsync_dagster_tests.local_server import JsonServer
 
 
 @pytest.fixture
 def vendor(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A server answering `bodies[path]` as JSON; the service desk's config pointed at it."""
     bodies: dict[str, Any] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            data = json.dumps(bodies.get(self.path.split("?")[0], {"data": []})).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("SOURCES__SERVICE_DESK__BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    server = JsonServer(lambda path: bodies.get(path.split("?")[0], {"data": []}))
+    monkeypatch.setenv("SOURCES__SERVICE_DESK__BASE_URL", server.url)
     monkeypatch.setenv("SOURCES__SERVICE_DESK__API_KEY", "vendor-shape-key")
     try:
         yield bodies
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_a_singleton_without_an_id_is_replaced_whole(vendor: dict[str, Any]) -> None:

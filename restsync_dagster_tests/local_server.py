@@ -1,0 +1,44 @@
+"""A JSON server on 127.0.0.1 for tests that play a vendor or a hostile API: real HTTP, no mocks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+Answer = Callable[[str], Any]  # the request's path (with its query) -> the JSON body to send
+
+
+class JsonServer:
+    """Answers every GET with `answer(path)` as JSON and 200; `seen` lists the paths asked for."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.seen: list[str] = []
+        seen = self.seen
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body in one segment: no delayed-ACK stalls
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                seen.append(self.path)
+                data = json.dumps(answer(self.path)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
