@@ -263,22 +263,27 @@ def test_a_filter_the_api_ignores_keeps_the_data_right_and_says_so(serve: Callab
 
 
 def test_a_probe_whose_sort_is_ignored_runs_at_the_interval_instead_of_going_blind(serve: Callable[[Vendor], str]) -> None:
-    vendor = Vendor("updated", int, [{"id": i, "updated": 1717000000000 + i * 1000} for i in (1, 2, 3)])
+    vendor = Vendor("updated", int, [{"id": i, "updated": 1717000000000 + i * 1000} for i in range(1, 7)])  # more than the probe reads (5)
     api = vendor_api(serve(vendor), "updated", 1704067200000)
     sensor = change_sensor(api, api_job(api))
     assert sensor is not None and run(api).success
 
     quiet = sensor.evaluate_tick(build_sensor_context(cursor=None))
     # sorted as asked: the newest is what was loaded, nothing to run
-    assert not quiet.run_requests and "nothing newer than 1717000003000" in (quiet.skip_message or "")
+    assert not quiet.run_requests and "nothing newer than 1717000006000" in (quiet.skip_message or "")
 
-    vendor.honour_sort = False  # the probe now gets the oldest record
+    vendor.honour_sort = False  # the sort alone ignored: the probe's filter (since=<cursor>) still tells
+    assert not sensor.evaluate_tick(build_sensor_context(cursor=quiet.cursor)).run_requests
+
+    vendor.honour_filter = False  # the filter too: the probe gets the five oldest records
     blind = [sensor.evaluate_tick(build_sensor_context(cursor=quiet.cursor)) for _ in range(2)]
     for tick in blind:
         assert len(tick.run_requests) == 1
         reason = tick.run_requests[0].tags["restsync/reason"]
-        assert "ignores the sort" in reason and "1717000001000" in reason and "1717000003000" in reason
-    assert json.loads(blind[0].cursor)["items"] == 1717000003000  # the cursor stays at what was seen
+        assert "ignores the sort" in reason and "1717000001000" in reason and "1717000006000" in reason
+        assert "incremental.probe_params" in reason and "incremental.param" in reason
+    assert json.loads(blind[0].cursor)["items"] == 1717000006000  # the cursor stays at what was seen
+    assert blind[0].run_requests[0].run_key != blind[1].run_requests[0].run_key  # each tick's run is its own
 
 
 def test_table_checks_run_on_a_missing_table_and_an_empty_first_load(serve: Callable[[Vendor], str]) -> None:
