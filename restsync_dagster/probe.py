@@ -134,8 +134,8 @@ def _probe_resource(
             cursor_values = _cursor_findings(context, resource, records, report)
             try:
                 if resource.incremental is not None and resource.parent is None and cursor_values:
-                    _filter_finding(listing, cursor_values, report)
-                    _sort_finding(listing, cursor_values, report)
+                    filter_honoured = _filter_finding(listing, cursor_values, report)
+                    _sort_finding(listing, cursor_values, report, filter_honoured)
                 _paging_finding(listing, records, report)
             except _Budget:
                 report.add("budget", True, f"{context.max_requests} request(s) spent (--max-requests); the paginator was not checked")
@@ -286,7 +286,7 @@ def _cursor_findings(context: _Context, resource: Resource, records: list[dict[s
     return parsed
 
 
-def _filter_finding(listing: _Listing, values: list[CursorValue], report: ResourceProbe) -> None:
+def _filter_finding(listing: _Listing, values: list[CursorValue], report: ResourceProbe) -> bool:
     """Ask for records changed since the middle of the first page: none older may come back."""
     incremental = listing.resource.incremental
     assert incremental is not None
@@ -306,10 +306,12 @@ def _filter_finding(listing: _Listing, values: list[CursorValue], report: Resour
         f"?{incremental.param}={sent} returned {len(records)} record(s)" + (f", {len(older)} older than it" if older else ", none older"),
         f"{where}: the API ignores '{incremental.param}' (runs would read everything each time); use the filter its docs name",
     )
+    return not older
 
 
-def _sort_finding(listing: _Listing, values: list[CursorValue], report: ResourceProbe) -> None:
-    """The change sensor's probe must return the newest record first."""
+def _sort_finding(listing: _Listing, values: list[CursorValue], report: ResourceProbe, filter_honoured: bool) -> None:
+    """The change sensor's probe returns the newest record first, or the filter answers for it: the
+    sensor asks for what changed since its cursor, and a sort is needed only where the filter fails."""
     incremental = listing.resource.incremental
     assert incremental is not None
     if not incremental.probe_params:
@@ -321,6 +323,14 @@ def _sort_finding(listing: _Listing, values: list[CursorValue], report: Resource
     found = jsonpath.find_values(path, records[0]) if records else []
     first = parse_cursor(found[0], incremental.format) if found else None
     honoured = first is not None and first.comparable(newest_seen) and first.key >= newest_seen.key
+    if not honoured and filter_honoured:
+        report.add(
+            "probe sort",
+            True,
+            f"the probe's first record is not the newest ({incremental.cursor_path} {found[0] if found else 'none'}), "
+            f"but ?{incremental.param}= is honoured: the change sensor asks for what changed since its cursor",
+        )
+        return
     report.add(
         "probe sort",
         honoured,

@@ -13,7 +13,7 @@ from restsync_dagster.automation import api_job, change_sensor
 from restsync_dagster.definitions import build_definitions
 from restsync_dagster.simulator import Simulator
 
-from restsync_dagster_tests.faults_helpers import assert_exact, die_before_load, log_for, materialization_metadata, numbered_pages
+from restsync_dagster_tests.faults_helpers import assert_exact, die_before_load, log_for, materialization_metadata, numbered_pages, with_resource
 from restsync_dagster_tests.helpers import run_assets, shipped, table_rows
 
 
@@ -105,7 +105,13 @@ def test_full_refresh_reconciles_deletions(sim_env: Simulator) -> None:
 
 
 def test_change_sensor_requests_exactly_the_changed_assets_or_skips(sim_env: Simulator) -> None:
+    # the shipped contacts probe has no sort (Freshdesk's contacts have none): until a load gives the
+    # sensor a cursor it cannot trust "nothing newer" there (test_sensor_probe); here both probes sort
     api = shipped("service_desk")
+    contacts = api.resource("contacts")
+    assert contacts.incremental is not None
+    sorted_probe = contacts.incremental.model_copy(update={"probe_params": {"order_by": "updated_at", "order_type": "desc", "per_page": 1}})
+    api = with_resource(api, "contacts", incremental=sorted_probe)
     sensor = change_sensor(api, api_job(api))
     assert sensor is not None
     first = sensor.evaluate_tick(build_sensor_context(cursor=None))

@@ -63,9 +63,12 @@ def test_a_filter_the_api_ignores_is_reported(sim_env: Any) -> None:
     assert "older than it" in found.detail and "field 'incremental.param'" in found.fix and "changedSince" in found.fix
 
 
-def test_a_sort_the_api_ignores_is_reported(sim_env: Any) -> None:
-    api = with_incremental(shipped("ticket_desk"), "tickets", probe_params={"orderBy": "newest", "limit": 1})
-    found = finding(probe_api(api, ["tickets"]), "tickets", "probe sort")
+def test_a_sort_the_api_ignores_is_reported_where_the_filter_cannot_answer_for_it(sim_env: Any) -> None:
+    unsorted = {"orderBy": "newest", "limit": 1}
+    honoured = finding(probe_api(with_incremental(shipped("ticket_desk"), "tickets", probe_params=unsorted), ["tickets"]), "tickets", "probe sort")
+    assert honoured.passed and "is honoured: the change sensor asks for what changed since its cursor" in honoured.detail
+    api = with_incremental(shipped("ticket_desk"), "tickets", probe_params=unsorted, param="changedSince")
+    found = finding(probe_api(api, ["tickets"], max_requests=4), "tickets", "probe sort")
     assert not found.passed
     assert "field 'incremental.probe_params'" in found.fix
 
