@@ -8,6 +8,7 @@ rows loaded and the requests the server saw: every page once, nothing asked past
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -90,24 +91,27 @@ def vendor() -> Iterator[VendorApi]:
 
 
 def run_listing(vendor: VendorApi, path: str, paginator: dict[str, Any], data_selector: Optional[str] = "data",
-                children: Optional[dict[str, Any]] = None) -> None:
+                children: Optional[dict[str, Any]] = None, write_disposition: str = "append", read_ahead: int = 0) -> None:
     """Materialize one resource `items` (and optionally a child) listed at `path`."""
     endpoint: dict[str, Any] = {"path": path, "paginator": paginator}
     if data_selector is not None:
         endpoint["data_selector"] = data_selector
-    resources: list[dict[str, Any]] = [{"name": "items", "write_disposition": "append", "endpoint": endpoint}]
+    items: dict[str, Any] = {"name": "items", "write_disposition": write_disposition, "endpoint": endpoint}
+    if write_disposition == "merge":
+        items["primary_key"] = "id"
+    resources: list[dict[str, Any]] = [items]
     if children is not None:
         resources.append({"name": "subs", "write_disposition": "append", "endpoint": children})
     config = parse_api_config(
-        {"name": "vendor", "client": {"base_url": vendor.base_url, "read_ahead_pages": 0}, "resources": resources},
+        {"name": "vendor", "client": {"base_url": vendor.base_url, "read_ahead_pages": read_ahead}, "resources": resources},
         source_file="vendor.yaml",
     )
     run_assets(config)
 
 
-def _run_failure(vendor: VendorApi, path: str, paginator: dict[str, Any]) -> str:
+def _run_failure(vendor: VendorApi, path: str, paginator: dict[str, Any], **options: Any) -> str:
     with pytest.raises(Exception) as caught:
-        run_listing(vendor, path, paginator)
+        run_listing(vendor, path, paginator, **options)
     return "".join(traceback.format_exception(caught.value))
 
 
@@ -446,3 +450,131 @@ def test_max_pages_holds_with_a_more_flag(vendor: VendorApi, workdir: Any) -> No
         run_assets(config)
     assert "more than error_handling.max_pages (5) pages" in "".join(traceback.format_exception(caught.value))
     assert len(vendor.paths("/items")) == 5
+
+
+# --- a config's paging assumption that the API does not share: adapted to, with one warning -------
+
+
+def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("served_at", "param", "as_url", "found_at"),
+    [
+        ("pagination.next", "next", False, "pagination.next"),  # Drift
+        ("pages.next.starting_after", "next", False, "pages.next.starting_after"),  # Intercom (pages.next an object)
+        ("meta.next_cursor", "cursor", False, "meta.next_cursor"),
+        ("paging.next.after", "after", False, "paging.next.after"),  # HubSpot
+        ("links.next", "page_token", True, "links.next"),  # a full URL: followed as a link
+    ],
+)
+def test_a_cursor_missing_from_its_path_is_found_at_the_usual_places(
+    vendor: VendorApi, workdir: Any, caplog: pytest.LogCaptureFixture, served_at: str, param: str, as_url: bool, found_at: str
+) -> None:
+    """The config says `cursor_path: next`; the API puts it elsewhere: every page still loads, one warning."""
+    caplog.set_level(logging.WARNING, logger="restsync_dagster")
+    vendor.routes["/items"] = _cursored(served_at, param, as_url)
+    run_listing(vendor, "/items", {"type": "cursor", "cursor_path": "next", "cursor_param": param})
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert vendor.paths("/items") == ["/items", f"/items?{param}=a%2Bb%2Fc%3D%3D", f"/items?{param}=d%2Fe%2Bf%3D"]
+    warned = _warnings(caplog, "paginator.cursor_path")
+    assert len(warned) == 1, warned
+    assert f"API 'vendor', resource 'items': paginator.cursor_path 'next' is not in the response; the next cursor was found at '{found_at}'" in warned[0]
+    assert warned[0].endswith(f"set paginator.cursor_path: {found_at}")
+
+
+def test_a_found_cursor_still_ends_on_a_false_more_flag(vendor: VendorApi, workdir: Any) -> None:
+    """Drift-like `pagination: {more, next}`: the last page's `more: false` ends it although a cursor is there."""
+    def route(query: dict[str, str], base: str) -> Answer:
+        given = query.get("next", "")
+        if given not in CURSORS[:3]:
+            return Answer(500, {"error": "asked past the end"})
+        index = CURSORS.index(given)
+        return Answer(body={"data": page_of(index), "pagination": {"more": index < 2, "next": CURSORS[index + 1]}})
+
+    vendor.routes["/items"] = route
+    run_listing(vendor, "/items", {"type": "cursor", "cursor_path": "next", "cursor_param": "next"})
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert len(vendor.paths("/items")) == 3
+
+
+@pytest.mark.parametrize("more", [{"has_more": True}, {"meta": {"more": True}}, {"flags": {"more": "yes"}}],
+                         ids=["has_more", "meta.more", "configured"])
+def test_a_missing_cursor_on_a_page_that_says_more_fails(vendor: VendorApi, workdir: Any, more: dict) -> None:
+    """No cursor anywhere, but the body says more pages follow: the resource fails instead of loading a part."""
+    vendor.routes["/items"] = lambda query, base: Answer(body={"data": page_of(0), "token": "opaque", **more})
+    paginator = {"type": "cursor", "cursor_path": "next", "cursor_param": "next"}
+    if "flags" in more:
+        paginator["has_more_path"] = "flags.more"
+    message = _run_failure(vendor, "/items", paginator)
+    assert "API 'vendor', resource 'items': paginator.cursor_path 'next' is missing from a page that says" in message
+    assert "set paginator.cursor_path to the field holding the next cursor" in message
+    assert vendor.paths("/items") == ["/items"]
+
+
+def _from_api(base: int, total: int = len(RECORDS), reads: str = "from", size: int = SIZE) -> Route:
+    """An API that knows only `reads` (counted from `base`): any other offset parameter is ignored."""
+    records = [{"id": n, "name": f"r{n}"} for n in range(1, total + 1)]
+
+    def route(query: dict[str, str], url: str) -> Answer:
+        start = int(query.get(reads, str(base))) - base
+        if query.get("limit") != str(size):
+            return Answer(400, {"error": f"limit must be {size}"})
+        chunk = records[max(start, 0) : max(start, 0) + size]
+        return Answer(body={"data": chunk}) if chunk else Answer(status=204)
+    return route
+
+
+def test_an_ignored_default_offset_is_retried_as_from(vendor: VendorApi, workdir: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Zoho Desk: `from` (1-based), `offset` unknown. Page 2 is asked again as `from`, 0-based: one record
+    comes twice and merges away; none is skipped."""
+    caplog.set_level(logging.WARNING, logger="restsync_dagster")
+    vendor.routes["/tickets"] = _from_api(base=1)
+    run_listing(vendor, "/tickets", {"type": "offset", "limit": 3}, write_disposition="merge")
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert vendor.paths("/tickets") == [
+        "/tickets?offset=0&limit=3", "/tickets?offset=3&limit=3",  # page 2 repeats page 1
+        "/tickets?limit=3&from=3", "/tickets?limit=3&from=6", "/tickets?limit=3&from=8",  # the last one: 204
+    ]
+    warned = _warnings(caplog, "paginator.offset_param")
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("API 'vendor', resource 'items': page 2 asked with ?offset= repeated page 1; the API honours ?from=")
+    assert "set paginator.offset_param: from" in warned[0]
+
+
+def test_an_ignored_offset_on_a_single_record_tries_the_1_based_value(vendor: VendorApi, workdir: Any) -> None:
+    """One record: `from=1` is that record again for a 1-based API, so `from=2` is asked before giving up on `from`."""
+    vendor.routes["/orgs"] = _from_api(base=1, total=1)
+    run_listing(vendor, "/orgs", {"type": "offset", "limit": 3}, write_disposition="merge")
+    assert loaded_ids() == [1]
+    assert vendor.paths("/orgs") == ["/orgs?offset=0&limit=3", "/orgs?offset=1&limit=3", "/orgs?limit=3&from=1", "/orgs?limit=3&from=2"]
+
+
+def test_the_usual_offset_names_are_tried_in_turn_each_alone(vendor: VendorApi, workdir: Any) -> None:
+    """An API reading only `skip` (0-based): `from` and `start` repeat page 1 too; `skip` goes on, the others dropped."""
+    vendor.routes["/items"] = _from_api(base=0, reads="skip")
+    run_listing(vendor, "/items", {"type": "offset", "limit": 3}, write_disposition="merge")
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert vendor.paths("/items") == [
+        "/items?offset=0&limit=3", "/items?offset=3&limit=3", "/items?limit=3&from=3", "/items?limit=3&start=3",
+        "/items?limit=3&skip=3", "/items?limit=3&skip=6", "/items?limit=3&skip=7",
+    ]
+
+
+def test_an_api_ignoring_every_usual_offset_name_is_stopped(vendor: VendorApi, workdir: Any) -> None:
+    vendor.routes["/items"] = lambda query, base: Answer(body={"data": page_of(0)})
+    message = _run_failure(vendor, "/items", {"type": "offset", "limit": 3}, write_disposition="merge")
+    assert ("page 2 holds the same records as page 1; the API seems to ignore the paging parameter (GuardedOffset) "
+            "(tried ?offset=, ?from=, ?start=, ?skip=; set paginator.offset_param); stopping") in message
+    assert len(vendor.paths("/items")) == 5
+
+
+def test_a_switched_offset_is_read_ahead_without_losing_or_doubling_a_record(vendor: VendorApi, workdir: Any) -> None:
+    """Read-ahead guesses numbered pages: after the switch to `from` its guesses follow the new name."""
+    vendor.routes["/items"] = _from_api(base=1, total=40)
+    run_listing(vendor, "/items", {"type": "offset", "limit": 3}, write_disposition="merge", read_ahead=4)
+    assert loaded_ids() == list(range(1, 41))
+    assert len(set(table_rows("vendor", "items", "id"))) == len(table_rows("vendor", "items", "id")) == 40
+    asked = [path for path in vendor.paths("/items") if "offset=" in path]
+    assert asked == ["/items?offset=0&limit=3", "/items?offset=3&limit=3"]  # nothing guessed under the old name
