@@ -230,7 +230,7 @@ def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: A
 def _paginator(api: ApiConfig, resource: Resource) -> Any:
     return build_paginator(
         resource.endpoint.paginator,
-        label=f"API '{api.name}', resource '{resource.name}'",
+        label=f"{api.source_file}: API '{api.name}', resource '{resource.name}'" if api.source_file else f"API '{api.name}', resource '{resource.name}'",
         max_pages=api.error_handling_for(resource).max_pages,
     )
 

@@ -539,7 +539,7 @@ def test_an_ignored_default_offset_is_retried_as_from(vendor: VendorApi, workdir
     ]
     warned = _warnings(caplog, "paginator.offset_param")
     assert len(warned) == 1, warned
-    assert warned[0].startswith("API 'vendor', resource 'items': page 2 asked with ?offset= repeated page 1; the API honours ?from=")
+    assert warned[0].startswith("vendor.yaml: API 'vendor', resource 'items': page 2 asked with ?offset= repeated page 1; the API honours ?from=")
     assert "set paginator.offset_param: from" in warned[0]
 
 
