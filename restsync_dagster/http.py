@@ -29,6 +29,7 @@ from restsync_dagster.errors import RestsyncError
 from restsync_dagster.json_body import NotJsonError, decode_json, is_empty
 from restsync_dagster.ratelimit import RequestBudget
 from restsync_dagster.readahead import ReadAhead
+from restsync_dagster.replay import ResponseReplay
 from restsync_dagster.request_policy import GuardedSession, RequestPolicy, UnsafeUrlError, host_key
 
 __all__ = ["ApiRequestError", "ApiResponseError", "ApiSession", "RequestStats", "UnsafeUrlError", "host_key"]
@@ -88,6 +89,7 @@ class ApiSession(GuardedSession):
         pool_size: int = 16,
         budget: Optional[RequestBudget] = None,
         read_ahead_pages: int = 0,
+        replay: Optional[ResponseReplay] = None,
     ) -> None:
         super().__init__(
             RequestPolicy.for_api(base_url, allowed_hosts, credential_params(auth)),
@@ -101,6 +103,7 @@ class ApiSession(GuardedSession):
         self.auth = auth
         self.handling = handling
         self.stats = RequestStats()
+        self.replay = replay  # the run's answers of an earlier attempt of this phase (replay.py)
         self.headers["User-Agent"] = "restsync-dagster (dlt)"
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "ApiSession":
@@ -112,7 +115,7 @@ class ApiSession(GuardedSession):
         hooks = request.hooks
         request.hooks = default_hooks()
         kwargs.setdefault("timeout", self.handling.timeout)
-        response = self.read_ahead.fetch(request, lambda prepared: self._send_with_retries(prepared, kwargs))
+        response = self.read_ahead.fetch(request, lambda prepared: self._replayed_or_sent(prepared, kwargs))
         request.hooks = hooks
         if response.status_code in self.handling.ignore_statuses:
             self.stats.add(ignored=1)
@@ -130,6 +133,8 @@ class ApiSession(GuardedSession):
             )
         else:
             self._parse_once(request, response)
+            if self.replay is not None and not getattr(response, "replayed", False):
+                self.replay.keep(request, response)
             self.stats.add(pages=1, pages_read_ahead=int(getattr(response, "read_ahead", False)))
             for listener in page_listeners:
                 listener()
@@ -164,6 +169,10 @@ class ApiSession(GuardedSession):
             ) from None
         response.restsync_empty = is_empty(content)  # type: ignore[attr-defined]
         response.json = lambda **_: payload  # type: ignore[method-assign]
+
+    def _replayed_or_sent(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
+        replayed = self.replay.answer(request) if self.replay is not None else None
+        return replayed if replayed is not None else self._send_with_retries(request, kwargs)
 
     def _send_with_retries(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
         attempt = 0

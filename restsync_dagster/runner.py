@@ -26,6 +26,7 @@ from restsync_dagster.http import RequestStats
 from restsync_dagster.incremental_state import observed_of, warnings_of
 from restsync_dagster.outcome import TableOutcome, count_rows, cursor_reached, incremental_effective
 from restsync_dagster.redaction import REDACTOR, protect, redact_event
+from restsync_dagster.replay import ResponseReplay
 from restsync_dagster.dlt_trace import scrub_trace
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params, secrets_of
 from restsync_dagster.source import StoredRows, build_source
@@ -79,22 +80,31 @@ def _run_api(
     runnable, failed = _resolvable(api, selected)
     full_refresh = bool(options and options.full_refresh) or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
     skipped: set[str] = set()  # children of a failed parent
-    for phase in phases(api, runnable):
-        skipped |= {name for name in phase if _has_failed_ancestor(api, name, failed)}
-        phase = phase - skipped
-        while phase:
-            try:
-                yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh)
-                break
-            except Exception as exc:  # noqa: BLE001 - attributed to one resource below, or re-raised
-                culprit = failed_resource(exc, phase)
-                if culprit is None:
-                    raise
-                context.log.debug(f"{api.name}.{culprit} failed:\n{debug_traceback(exc)}")
-                failed[culprit] = exc
-                phase = phase - {culprit}
-                if phase:
-                    context.log.error(f"{api.name}.{culprit} failed; loading the other resources of this phase again without it: {exc_summary(exc)}")
+    replay = ResponseReplay()  # a phase extracted again without its culprit reads its answers from here
+    try:
+        for phase in phases(api, runnable):
+            skipped |= {name for name in phase if _has_failed_ancestor(api, name, failed)}
+            phase = phase - skipped
+            replay.recording = len(phase) > 1  # a phase of one resource is never extracted again
+            while phase:
+                try:
+                    yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh, replay)
+                    break
+                except Exception as exc:  # noqa: BLE001 - attributed to one resource below, or re-raised
+                    culprit = failed_resource(exc, phase)
+                    if culprit is None:
+                        raise
+                    context.log.debug(f"{api.name}.{culprit} failed:\n{debug_traceback(exc)}")
+                    failed[culprit] = exc
+                    phase = phase - {culprit}
+                    if phase:
+                        context.log.error(
+                            f"{api.name}.{culprit} failed; loading the other resources of this phase again without it "
+                            f"(from the answers already fetched): {exc_summary(exc)}"
+                        )
+            replay.close()
+    finally:
+        replay.close()
     if failed:
         raise resources_failed(api, failed, skipped | (selected - runnable - set(failed)), len(selected))
 
@@ -155,10 +165,11 @@ def _run_phase(
     client: ResolvedClient,
     names: set[str],
     full_refresh: bool,
+    replay: Optional[ResponseReplay] = None,
 ) -> Iterator[Any]:
     with frozen_heap(), run_pipeline(api.name) as pipeline:
         stored = stored_parent_readers(api, pipeline, names, full_refresh)
-        built = build_source(api, names, stored_parents=stored, client=client)
+        built = build_source(api, names, stored_parents=stored, client=client, replay=replay)
         context.log.info(
             f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
         )

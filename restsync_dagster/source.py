@@ -28,6 +28,7 @@ from restsync_dagster.http import ApiSession, RequestStats
 from restsync_dagster.listing import listing_resource
 from restsync_dagster.paginators import build_paginator
 from restsync_dagster.ratelimit import budget_for
+from restsync_dagster.replay import ResponseReplay
 from restsync_dagster.record_hygiene import RecordHygiene
 from restsync_dagster.settings import ResolvedClient, resolve_client, resolve_params
 
@@ -92,11 +93,13 @@ def build_source(
     selected: Iterable[str],
     stored_parents: Optional[Mapping[str, StoredRows]] = None,
     client: Optional[ResolvedClient] = None,
+    replay: Optional[ResponseReplay] = None,
 ) -> BuiltSource:
     """A real source for the selected resources, plus the ancestors they need.
 
     `stored_parents` maps a parent that is not selected to a reader of its records in the
-    destination; a needed parent missing from it is crawled live (without loading it).
+    destination; a needed parent missing from it is crawled live (without loading it). `replay`
+    answers the requests an earlier attempt of this phase already made (replay.py).
     """
     selected = set(selected)
     stored_parents = stored_parents or {}
@@ -112,7 +115,7 @@ def build_source(
         if resource.name in stored_parents and resource.name not in selected:
             built[resource.name] = dlt.resource(stored_parents[resource.name], **resource_hints(resource))()
             continue
-        session = _session(api, resource, client, auth)
+        session = _session(api, resource, client, auth, replay)
         sessions.append(session)
         if resource.parent is None and resource.delta is not None and resource.name in selected:
             rounds.append(delta_round(api, resource, client, session))
@@ -213,7 +216,7 @@ def delta_round(api: ApiConfig, resource: Resource, client: ResolvedClient, sess
     )
 
 
-def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: Any) -> ApiSession:
+def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: Any, replay: Optional[ResponseReplay] = None) -> ApiSession:
     return ApiSession(
         api_name=api.name,
         resource_name=resource.name,
@@ -224,6 +227,7 @@ def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: A
         pool_size=api.child_concurrency + api.client.read_ahead_pages + 4,
         budget=budget_for(api.name, api.client.rate_limit),
         read_ahead_pages=api.client.read_ahead_pages,
+        replay=replay,
     )
 
 
