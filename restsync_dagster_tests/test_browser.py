@@ -192,8 +192,8 @@ def test_materialize_from_the_asset_graph(dagster_dev: tuple[DagsterDev, Path], 
 
             # the graph now shows both materialized; the README's screenshot
             page.get_by_text("Materialized").first.wait_for()
-            # checks ran with the assets: tickets rows + primary key + freshness, conversations (a child) without rows
-            page.get_by_text("3 / 3 Passed").first.wait_for()
+            # checks ran with the assets: tickets rows + primary key + incremental + freshness, conversations (a child) without rows
+            page.get_by_text("4 / 4 Passed").first.wait_for()
             page.get_by_text("2 / 2 Passed").first.wait_for()
             page.wait_for_timeout(1500)
             page.screenshot(path=str(shots / "asset_graph.png"))
