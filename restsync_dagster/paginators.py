@@ -82,24 +82,16 @@ def detected_end(body: Any) -> Optional[str]:
     Only a real boolean counts, at the top of the body or in a known envelope: a flag that merely
     exists, or a number (Laravel's `last_page: 3`), never ends a listing.
     """
-    if not isinstance(body, dict):
-        return None
-    for envelope in END_FLAG_ENVELOPES:
-        holder = body.get(envelope) if envelope else body
-        if not isinstance(holder, dict):
-            continue
-        prefix = f"{envelope}." if envelope else ""
-        for name in MORE_FLAGS:
-            if holder.get(name) is False:
-                return f"{prefix}{name}=false"
-        for name in LAST_FLAGS:
-            if holder.get(name) is True:
-                return f"{prefix}{name}=true"
-    return None
+    return _usual_flag(body, more=False)
 
 
 def detected_more(body: Any) -> Optional[str]:
     """The usual flag saying more pages follow (`has_more: true`, `isLast: false`...), as `path=value`, or None."""
+    return _usual_flag(body, more=True)
+
+
+def _usual_flag(body: Any, more: bool) -> Optional[str]:
+    """The first usual flag saying the listing goes on (`more`) or ends (not `more`), as `path=value`."""
     if not isinstance(body, dict):
         return None
     for envelope in END_FLAG_ENVELOPES:
@@ -107,12 +99,10 @@ def detected_more(body: Any) -> Optional[str]:
         if not isinstance(holder, dict):
             continue
         prefix = f"{envelope}." if envelope else ""
-        for name in MORE_FLAGS:
-            if holder.get(name) is True:
-                return f"{prefix}{name}=true"
-        for name in LAST_FLAGS:
-            if holder.get(name) is False:
-                return f"{prefix}{name}=false"
+        for names, value in ((MORE_FLAGS, more), (LAST_FLAGS, not more)):
+            for name in names:
+                if holder.get(name) is value:
+                    return f"{prefix}{name}={str(value).lower()}"
     return None
 
 
