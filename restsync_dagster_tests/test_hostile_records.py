@@ -5,8 +5,6 @@ loads in a documented safe form; a normal resource of the same API loads either 
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,48 +15,26 @@ from restsync_dagster.record_hygiene import MAX_DEPTH
 
 from restsync_dagster_tests.faults_helpers import failure_text
 from restsync_dagster_tests.helpers import run_assets, table_exists, table_rows
+from restsync_dagster_tests.local_server import JsonServer
 
 USERS = [{"id": i, "name": f"user {i}"} for i in range(1, 6)]
 
 
-class RecordServer:
+class RecordServer(JsonServer):
     """Serves `pages[path]` as one JSON list per path."""
 
     def __init__(self) -> None:
         self.pages: dict[str, list[dict[str, Any]]] = {"/users": USERS}
-        pages = self.pages
-
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                body = json.dumps(pages.get(self.path.split("?")[0], [])).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(lambda path: self.pages.get(path.split("?")[0], []))
 
 
 @pytest.fixture
 def server(workdir: Path) -> Iterator[RecordServer]:
     srv = RecordServer()
-    srv.thread.start()
     try:
         yield srv
     finally:
-        srv.server.shutdown()
-        srv.server.server_close()
+        srv.stop()
 
 
 def hostile_api(server: RecordServer, folder: Path) -> ApiConfig:
