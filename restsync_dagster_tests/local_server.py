@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-Answer = Callable[[str], Any]  # the request's path (with its query) -> the JSON body to send
+
+@dataclass
+class Reply:
+    """An answer other than a plain 200 with a JSON body."""
+
+    status: int = 200
+    body: Any = None  # JSON-encoded unless None (then an empty body)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Answer = Callable[[str], Any]  # the request's path (with its query) -> a JSON body to send with 200, or a Reply
 
 
 class JsonServer:
-    """Answers every GET with `answer(path)` as JSON and 200; `seen` lists the paths asked for."""
+    """Answers every GET with `answer(path)`: a Reply, or a body sent as JSON with 200; `seen` lists
+    the paths asked for."""
 
     def __init__(self, answer: Answer) -> None:
         self.seen: list[str] = []
@@ -22,8 +34,12 @@ class JsonServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 seen.append(self.path)
-                data = json.dumps(answer(self.path)).encode()
-                self.send_response(200)
+                reply = answer(self.path)
+                reply = reply if isinstance(reply, Reply) else Reply(200, reply)
+                data = b"" if reply.body is None else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import parse_qs, urlparse
@@ -28,6 +26,7 @@ from restsync_dagster.cursor_values import parse_cursor
 
 from restsync_dagster_tests.faults_helpers import materialization_metadata
 from restsync_dagster_tests.helpers import table_rows
+from restsync_dagster_tests.local_server import JsonServer, Reply
 
 PAGE_SIZE = 2
 
@@ -56,47 +55,31 @@ class Vendor:
         return 200, {"data": rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]}
 
 
-def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+def _answer(vendor: Vendor) -> Callable[[str], Reply]:
+    def answer(path: str) -> Reply:
+        url = urlparse(path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == "/items":
+            vendor.queries.append(query)
+            return Reply(*vendor.listing(query))
+        if url.path.startswith("/items/") and url.path.endswith("/notes"):
+            return Reply(200, {"data": [{"id": f"n{url.path.split('/')[2]}", "text": "a note"}]})
+        return Reply(404, {"error": "not found"})
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            url = urlparse(self.path)
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            if url.path == "/items":
-                vendor.queries.append(query)
-                status, body = vendor.listing(query)
-            elif url.path.startswith("/items/") and url.path.endswith("/notes"):
-                status, body = 200, {"data": [{"id": f"n{url.path.split('/')[2]}", "text": "a note"}]}
-            else:
-                status, body = 404, {"error": "not found"}
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Handler
+    return answer
 
 
 @pytest.fixture
 def serve(workdir: Path) -> Iterator[Callable[[Vendor], str]]:
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[JsonServer] = []
 
     def start(vendor: Vendor) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(vendor))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        servers.append(JsonServer(_answer(vendor)))
+        return servers[-1].url
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def vendor_api(base_url: str, cursor_path: str, initial_value: Any, fmt: str = "auto", children: bool = False) -> ApiConfig:

@@ -7,12 +7,8 @@ rows loaded and the requests the server saw: every page once, nothing asked past
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import traceback
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator, Optional
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +17,7 @@ import pytest
 from restsync_dagster.config import parse_api_config
 
 from restsync_dagster_tests.helpers import run_assets, table_rows
+from restsync_dagster_tests.local_server import JsonServer, Reply
 
 RECORDS = [{"id": n, "name": f"r{n}"} for n in range(1, 8)]
 SIZE = 3
@@ -28,13 +25,7 @@ SIZE = 3
 CURSORS = ["", "a+b/c==", "d/e+f=", "g==+/h"]
 
 
-@dataclass
-class Answer:
-    status: int = 200
-    body: Any = None  # JSON-encoded unless None (then an empty body)
-    headers: dict[str, str] = field(default_factory=dict)
-
-
+Answer = Reply
 Route = Callable[[dict[str, str], str], Answer]
 
 
@@ -42,38 +33,20 @@ def page_of(index: int) -> list[dict[str, Any]]:
     return RECORDS[index * SIZE : (index + 1) * SIZE]
 
 
-class VendorApi:
-    """A ThreadingHTTPServer answering `/<route>/...` with the route's function; logs every request."""
+class VendorApi(JsonServer):
+    """A server answering `/<route>/...` with the route's function; logs every request."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
-        self.log: list[str] = []
-        api = self
+        super().__init__(self._answer)
+        self.log = self.seen
+        self.base_url = self.url
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                api.log.append(self.path)
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-                route = api.routes.get(parts.path)
-                answer = route(query, api.base_url) if route else Answer(404, {"error": "no such path"})
-                payload = b"" if answer.body is None else json.dumps(answer.body).encode()
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, path: str) -> Answer:
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        route = self.routes.get(parts.path)
+        return route(query, self.base_url) if route else Answer(404, {"error": "no such path"})
 
     def paths(self, prefix: str) -> list[str]:
         return [path for path in self.log if path.startswith(prefix)]
@@ -82,12 +55,10 @@ class VendorApi:
 @pytest.fixture
 def vendor() -> Iterator[VendorApi]:
     api = VendorApi()
-    api.thread.start()
     try:
         yield api
     finally:
-        api.server.shutdown()
-        api.server.server_close()
+        api.stop()
 
 
 def run_listing(vendor: VendorApi, path: str, paginator: dict[str, Any], data_selector: Optional[str] = "data",
