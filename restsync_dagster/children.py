@@ -9,18 +9,17 @@ each child row carries its parent's key as `_<parent>_<field>` (dlt's include_fr
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 from urllib.parse import quote
 
 import dlt
 from dlt.common import jsonpath
 from dlt.extract import DltResource
-from restsync_dagster.pages import ListingClient
 from dlt.sources.rest_api.config_setup import make_parent_key_name
 
 from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.errors import RestsyncError
-from restsync_dagster.http import ApiSession
+from restsync_dagster.pages import ListingRequests
 from restsync_dagster.resource_state import resource_state_of
 
 
@@ -81,16 +80,7 @@ def compiled_data_selector(resource: Resource) -> Optional[Any]:
 
 
 def child_resource(
-    api: ApiConfig,
-    resource: Resource,
-    parent: DltResource,
-    session: ApiSession,
-    base_url: str,
-    params: Mapping[str, Any],
-    headers: Mapping[str, str],
-    hooks: Optional[dict[str, Any]],
-    make_paginator: Callable[[], Any],
-    hints: Mapping[str, Any],
+    api: ApiConfig, resource: Resource, parent: DltResource, requests: ListingRequests, hints: Mapping[str, Any]
 ) -> DltResource:
     """A dlt transformer that fetches this child for every parent record it receives."""
     assert resource.endpoint.parent_ref is not None
@@ -98,8 +88,6 @@ def child_resource(
     placeholder = "{resources.%s.%s}" % (parent_name, parent_field)
     field_path = jsonpath.compile_path(parent_field)
     key_column = parent_key_column(resource)
-    client = ListingClient(base_url=base_url, headers=dict(headers), session=session, source_file=api.source_file)
-    data_selector = compiled_data_selector(resource)
 
     def fetch_one(parent_record: dict[str, Any]) -> list[dict[str, Any]]:
         values = jsonpath.find_values(field_path, parent_record)
@@ -120,9 +108,7 @@ def child_resource(
             )
         path = resource.endpoint.path.replace(placeholder, segment)
         rows: list[dict[str, Any]] = []
-        for page in client.paginate(
-            path, params=dict(params), paginator=make_paginator(), data_selector=data_selector, hooks=hooks
-        ):
+        for page in requests.pages(path):
             for record in page:
                 record[key_column] = value
             rows.extend(page)

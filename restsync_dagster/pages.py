@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
 
 import requests
 from dlt.common import jsonpath
@@ -117,3 +118,23 @@ class ListingClient(RESTClient):
         resource = getattr(self.session, "resource_name", None)
         where = f"API '{api}', resource '{resource}'" if api else f"{self.base_url}"
         return f"{self.source_file}: {where}" if self.source_file else where
+
+
+@dataclass(frozen=True)
+class ListingRequests:
+    """How one resource's listings are requested in a run, resolved once by the source: the client
+    (session, base URL, headers), the query, the response hooks, a fresh paginator per listing (dlt
+    mutates paginators while paging) and the compiled data selector."""
+
+    client: ListingClient
+    params: Mapping[str, Any]
+    hooks: Optional[dict[str, Any]]
+    make_paginator: Callable[[], Any]
+    data_selector: Optional[jsonpath.TJsonPath]
+
+    def pages(self, path: str, extra_params: Optional[Mapping[str, Any]] = None) -> Iterator[PageData[Any]]:
+        """The pages of one listing at `path`, with `extra_params` on top of the resource's query."""
+        return self.client.paginate(
+            path, params={**self.params, **(extra_params or {})}, paginator=self.make_paginator(),
+            data_selector=self.data_selector, hooks=self.hooks,
+        )

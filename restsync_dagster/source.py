@@ -26,6 +26,7 @@ from restsync_dagster.config import ApiConfig, Resource
 from restsync_dagster.delta import DeltaRound, delta_resource
 from restsync_dagster.http import ApiSession, RequestStats
 from restsync_dagster.listing import listing_resource
+from restsync_dagster.pages import ListingClient, ListingRequests
 from restsync_dagster.paginators import build_paginator
 from restsync_dagster.ratelimit import budget_for
 from restsync_dagster.replay import ResponseReplay
@@ -125,18 +126,8 @@ def build_source(
             # are not loaded: a delta round would give the children only the changed parents
             built[resource.name] = _top_level_resource(api, resource, client, session, incremental=resource.name in selected)
         else:
-            params, headers = resolve_params(api, resource)
             built[resource.name] = child_resource(
-                api,
-                resource,
-                parent=built[resource.parent],
-                session=session,
-                base_url=client.base_url,
-                params=params,
-                headers={**client.headers, **headers},
-                hooks=_hooks(api, resource),
-                make_paginator=lambda r=resource: _paginator(api, r),
-                hints=resource_hints(resource),
+                api, resource, built[resource.parent], _requests(api, resource, client, session), resource_hints(resource)
             )
     for name, built_resource in built.items():  # every resource fed by the API (record_hygiene.py)
         if name in selected or name not in stored_parents:
@@ -192,18 +183,18 @@ def _top_level_resource(
     api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, incremental: bool
 ) -> DltResource:
     """The resource's listing; `incremental=False`: crawled only to feed its children, its cursor untouched."""
+    return listing_resource(api, resource, _requests(api, resource, client, session), resource_hints(resource), track_cursor=incremental)
+
+
+def _requests(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> ListingRequests:
+    """How the resource's listings are requested in this run, its params and headers resolved once."""
     params, headers = resolve_params(api, resource)
-    return listing_resource(
-        api,
-        resource,
-        session=session,
-        base_url=client.base_url,
+    return ListingRequests(
+        client=ListingClient(base_url=client.base_url, headers={**client.headers, **headers}, session=session, source_file=api.source_file),
         params=params,
-        headers={**client.headers, **headers},
         hooks=_hooks(api, resource),
         make_paginator=lambda: _paginator(api, resource),
-        hints=resource_hints(resource),
-        track_cursor=incremental,
+        data_selector=compiled_data_selector(resource),
     )
 
 
