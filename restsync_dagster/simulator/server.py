@@ -330,6 +330,10 @@ class Handler(BaseHTTPRequestHandler):
         name, parent_id, delta = route
         parent_id = unquote(parent_id) if parent_id is not None else None
         flavour = state.flavours[api]
+        refusal = flavour.refusal(name, query, self.headers)  # what this vendor answers with an error
+        if refusal is not None:
+            self._send(*refusal)
+            return refusal[0]
         query = flavour.read_query(name, query, delta)  # what this vendor makes of it (links carry that too)
         cap_fault = state.take_fault(api, name, CAP_FAULTS)
         if cap_fault:

@@ -1,0 +1,31 @@
+"""ticket_desk as Zoho Desk answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from restsync_dagster.simulator.apis import Listing
+from restsync_dagster.simulator.flavours.base import Flavour
+
+ZOHO_SORTS = ("dueDate", "recentThread", "createdTime", "ticketNumber")
+
+
+def _zoho_query(resource: str, query: dict[str, str], delta: bool) -> dict[str, str]:
+    """Zoho Desk pages with `from` (1-based index) and `limit`: an `offset` means nothing to it; it
+    sorts only by its own keys (not `modifiedTime`)."""
+    read = {k: v for k, v in query.items() if k not in ("offset", "from")}
+    start = query.get("from", "1")
+    read["offset"] = str(max(0, (int(start) if start.lstrip("-").isdigit() else 1) - 1))
+    if read.get("sortBy", "").lstrip("-") not in ZOHO_SORTS:
+        read.pop("sortBy", None)
+    return read
+
+
+FLAVOURS: dict[str, Flavour] = {
+    "zoho": Flavour(
+        "ticket_desk", "zoho",
+        "Zoho Desk: from (1-based) + limit instead of offset, 204 No Content past the last record, "
+        "no modifiedAfter filter, no sortBy=modifiedTime, timestamps to the millisecond",
+        timestamps="iso_millis", ignored=frozenset({"modifiedAfter"}), query=_zoho_query, empty_status=204,
+    ),
+}
