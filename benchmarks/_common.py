@@ -9,15 +9,15 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
-    from restsync_dagster.config import ApiConfig
+    from restsync_dagster.config.model import ApiConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -49,7 +49,7 @@ def use_folders(folder: Path) -> None:
 
 def shipped_api(api_name: str, child_concurrency: Optional[int] = None, rate_limit: Optional[float] = None) -> "ApiConfig":
     """A shipped config, optionally with another child concurrency or client rate limit."""
-    from restsync_dagster.config import load_api_config
+    from restsync_dagster.config.model import load_api_config
 
     api = load_api_config(ROOT / "configs" / f"{api_name}.yaml")
     updates: dict[str, object] = {}
@@ -69,7 +69,7 @@ def materialize_timed(
     from dagster import AssetKey, materialize
     from dagster_dlt import DagsterDltResource
 
-    from restsync_dagster.assets import build_api_assets
+    from restsync_dagster.orchestration.assets import build_api_assets
 
     logging.getLogger("dagster").setLevel(logging.WARNING)
     api = api or shipped_api(api_name)
@@ -130,11 +130,11 @@ def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool 
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    from restsync_dagster.destination import destination_for, duckdb_path
-    from restsync_dagster.source import compile_rest_api_config
+    from restsync_dagster.extract.source import compile_rest_api_config
+    from restsync_dagster.load.destination import destination_for, duckdb_path
 
     if not dlt_defaults:
-        from restsync_dagster.tuning import apply_dlt_defaults
+        from restsync_dagster.load.tuning import apply_dlt_defaults
 
         apply_dlt_defaults()  # restsync's dlt config keys: the same files, memory limits and workers
     api = shipped_api(api_name)
@@ -157,7 +157,7 @@ def duckdb_count(api_name: str, table: str, plain: bool = False) -> int:
     """Rows in a table of the API's DuckDB file (`plain`: the plain dlt pipeline's file)."""
     import duckdb
 
-    from restsync_dagster.destination import duckdb_path
+    from restsync_dagster.load.destination import duckdb_path
 
     with duckdb.connect(str(duckdb_path(f"plain_{api_name}" if plain else api_name)), read_only=True) as con:
         found = con.execute(f'SELECT count(*) FROM "{api_name}"."{table}"').fetchone()

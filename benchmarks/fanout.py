@@ -22,7 +22,7 @@ def conversations_digest() -> tuple[int, str]:
     """Row count and a digest of every conversation row (id, parent key, body), order-free."""
     import duckdb
 
-    from restsync_dagster.destination import duckdb_path
+    from restsync_dagster.load.destination import duckdb_path
 
     with duckdb.connect(str(duckdb_path("service_desk")), read_only=True) as con:
         rows = con.execute('SELECT id, _tickets_id, body FROM service_desk.conversations ORDER BY id').fetchall()

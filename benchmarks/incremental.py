@@ -26,7 +26,15 @@ import statistics
 from pathlib import Path
 from typing import Callable
 
-from _common import WORKSPACE_FOLDERS, SimulatorProcess, materialize_timed, plain_dlt_timed, table, use_folders, workspace
+from _common import (
+    WORKSPACE_FOLDERS,
+    SimulatorProcess,
+    materialize_timed,
+    plain_dlt_timed,
+    table,
+    use_folders,
+    workspace,
+)
 
 
 def main() -> None:

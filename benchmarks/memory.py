@@ -15,7 +15,14 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, SimulatorProcess, duckdb_count, materialize_timed, table, workspace
+from _common import (
+    ROOT,
+    SimulatorProcess,
+    duckdb_count,
+    materialize_timed,
+    table,
+    workspace,
+)
 
 
 def worker() -> None:

@@ -3,7 +3,7 @@
 (in a process of its own), after one small warm-up run of each; the best run of each counts.
 
 "plain dlt" loads into the same DuckDB destination with restsync's dlt settings (parquet load
-files, restsync_dagster/tuning.py); "plain dlt, dlt defaults" is what a user gets from dlt out of
+files, restsync_dagster/load/tuning.py); "plain dlt, dlt defaults" is what a user gets from dlt out of
 the box (INSERT VALUES load files, gzipped intermediate files), run in a process of its own.
 
     .venv/bin/python benchmarks/overhead.py [--records 200000] [--repeat 2]
@@ -16,7 +16,15 @@ import os
 import subprocess
 import sys
 
-from _common import SimulatorProcess, duckdb_count, materialize_timed, plain_dlt_timed, ratio, table, workspace
+from _common import (
+    SimulatorProcess,
+    duckdb_count,
+    materialize_timed,
+    plain_dlt_timed,
+    ratio,
+    table,
+    workspace,
+)
 
 PLAIN, DEFAULTS, RESTSYNC = "plain dlt", "plain dlt, dlt defaults", "restsync"
 

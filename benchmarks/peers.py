@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from _common import ROOT, SimulatorProcess, duckdb_count, materialize_timed, table, workspace
+from _common import (
+    ROOT,
+    SimulatorProcess,
+    duckdb_count,
+    materialize_timed,
+    table,
+    workspace,
+)
 
 BENCH = ROOT / "benchmarks"
 VENVS = BENCH / ".venvs"

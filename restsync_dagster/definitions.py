@@ -13,19 +13,23 @@ from typing import Sequence
 from dagster import Definitions
 from dagster_dlt import DagsterDltResource
 
-from restsync_dagster.assets import build_api_assets
-from restsync_dagster.automation import (
+from restsync_dagster.config.errors import ConfigError
+from restsync_dagster.config.model import ApiConfig, configs_dir, load_config_dir
+from restsync_dagster.config.settings import warn_plaintext_secrets
+from restsync_dagster.orchestration.assets import build_api_assets
+from restsync_dagster.orchestration.automation import (
     api_job,
     api_schedule,
     change_sensor,
     children_follow_parents_sensor,
     full_refresh_schedules,
 )
-from restsync_dagster.checks import freshness_checks, freshness_sensor, table_checks
-from restsync_dagster.broken import broken_config_assets
-from restsync_dagster.config import ApiConfig, configs_dir, load_config_dir
-from restsync_dagster.errors import ConfigError
-from restsync_dagster.settings import warn_plaintext_secrets
+from restsync_dagster.orchestration.broken import broken_config_assets
+from restsync_dagster.orchestration.checks import (
+    freshness_checks,
+    freshness_sensor,
+    table_checks,
+)
 
 log = logging.getLogger("restsync_dagster")
 

@@ -7,14 +7,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
-from restsync_dagster_tests.postgres_server import postgres_dsn, postgres_server  # noqa: F401 - fixtures
+from restsync_dagster_tests.support.paths import CONFIGS, PROJECT_ROOT, SEEDS  # noqa: F401 - the tests import them from here
+from restsync_dagster_tests.support.postgres_server import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 
 if TYPE_CHECKING:
     from restsync_dagster.simulator import Simulator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = PROJECT_ROOT / "configs"
-SEEDS = Path(__file__).resolve().parent / "seeds"
 API_NAMES = ("shared_inbox", "service_desk", "directory", "messaging", "ticket_desk")
 
 

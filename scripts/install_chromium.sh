@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's Chromium for the browser test (restsync_dagster_tests/test_browser.py drives it with
+# Debian's Chromium for the browser test (restsync_dagster_tests/cli/test_browser.py drives it with
 # Playwright for Python through executable_path; Playwright never downloads a browser here).
 # Idempotent and non-interactive: does nothing when /usr/bin/chromium is already there.
 set -euo pipefail

@@ -1,0 +1,8 @@
+"""Layer 1, config: what the user wrote, read and checked, before any request is sent.
+
+Owns the YAML model (`model`), the seed dialect and pasted dlt dicts (`dialect`, `dlt_dict`),
+settings and secrets (`settings`, `redaction`), errors that name file, resource and field
+(`errors`), cursor values as the user and the APIs write them (`cursor_values`), the YAML bounds,
+the skeleton and the Airbyte import. Imports nothing else of restsync_dagster: every other layer
+may import it.
+"""

@@ -1,0 +1,166 @@
+"""Secrets and settings, resolved the dlt way when a run starts (never at code-location load).
+
+A config value `${secrets.api_key}` is looked up as `sources.<api>.api_key` through dlt's
+providers: the environment variable `SOURCES__<API>__API_KEY`, then `.dlt/secrets.toml`;
+`${config.email}` likewise through `.dlt/config.toml`. `base_url` and an OAuth2 `token_url` can be
+overridden the same way (`SOURCES__<API>__BASE_URL`, `SOURCES__<API>__TOKEN_URL`) without editing YAML.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import dlt
+
+from restsync_dagster.config.errors import (
+    InvalidLiteralSecretError,
+    InvalidSettingError,
+    MissingSettingError,
+)
+from restsync_dagster.config.model import ApiConfig, Resource
+from restsync_dagster.config.redaction import basic_auth_forms, protect
+
+PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)\}")
+SECRET_AUTH_FIELDS = ("token", "password", "api_key", "client_secret", "refresh_token", "client_id", "username")
+
+
+@dataclass(frozen=True)
+class ResolvedClient:
+    base_url: str
+    auth: Optional[dict[str, Any]]
+    headers: dict[str, str]
+    # where the user sets the auth's secrets (names, never values), for "check X" in errors
+    credential_variables: tuple[str, ...] = ()
+
+
+def lookup(api: ApiConfig, name: str, secret: bool, field: str) -> str:
+    accessor = dlt.secrets if secret else dlt.config
+    value = accessor.get(f"sources.{api.name}.{name}")
+    if value is None and not secret:
+        value = dlt.secrets.get(f"sources.{api.name}.{name}")
+    if value is None or value == "":
+        raise MissingSettingError(api.name, name, field, api.source_file, secret)
+    if secret:  # wherever it goes (auth, a header, a query param), it is redacted from every log line
+        protect([str(value)])
+    problem = control_character_problem(str(value))
+    if problem is not None:  # requests would fail on it later, quoting the value in its exception
+        raise InvalidSettingError(api.name, name, field, api.source_file, secret, problem)
+    return str(value)
+
+
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}
+
+
+def control_character_problem(value: str) -> Optional[str]:
+    """What is wrong with a value no header, URL or form can carry as typed (None: nothing).
+
+    Says where (start, end, inside) and which character, never the value itself.
+    """
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            where = "ends with" if index == len(value) - 1 else "starts with" if index == 0 else "contains"
+            name = _CONTROL_NAMES.get(char, f"the character U+{ord(char):04X}")
+            return f"{where} {name} (a control character)"
+    return None
+
+
+def resolve_text(api: ApiConfig, value: Any, field: str) -> Any:
+    """Fill every `${secrets.x}` / `${config.x}` in a string; other values pass through."""
+    if not isinstance(value, str):
+        return value
+    return PLACEHOLDER.sub(lambda m: lookup(api, m.group(2), m.group(1) == "secrets", field), value)
+
+
+def _override(api: ApiConfig, name: str) -> Optional[str]:
+    value = dlt.config.get(f"sources.{api.name}.{name}")
+    if not value:
+        return None
+    problem = control_character_problem(str(value))
+    if problem is not None:
+        raise InvalidSettingError(api.name, name, f"client.{name}", api.source_file, False, problem)
+    return str(value)
+
+
+def _check_literal_secrets(api: ApiConfig) -> None:
+    """A secret written into the auth block as text is checked like one from secrets.toml."""
+    if api.client.auth is None:
+        return
+    for key, value in api.client.auth.model_dump().items():
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str):
+            problem = control_character_problem(PLACEHOLDER.sub("", value))
+            if problem is not None:
+                raise InvalidLiteralSecretError(api.name, f"client.auth.{key}", api.source_file, problem)
+
+
+def resolve_client(api: ApiConfig) -> ResolvedClient:
+    """Base URL, auth and headers with every secret filled in; raises MissingSettingError."""
+    base_url = (_override(api, "base_url") or resolve_text(api, api.client.base_url, "client.base_url")).rstrip("/")
+    auth = None
+    _check_literal_secrets(api)
+    if api.client.auth is not None:
+        auth = {
+            key: resolve_text(api, value, f"client.auth.{key}")
+            for key, value in api.client.auth.model_dump().items()
+        }
+        if "token_url" in auth:
+            auth["token_url"] = _override(api, "token_url") or auth["token_url"]
+    headers = {k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()}
+    return ResolvedClient(base_url=base_url, auth=auth, headers=headers, credential_variables=credential_variables(api))
+
+
+def credential_variables(api: ApiConfig) -> tuple[str, ...]:
+    """The environment variables the auth's secrets come from, for messages like "fix X" (names, never values)."""
+    if api.client.auth is None:
+        return ()
+    return tuple(
+        f"SOURCES__{api.name.upper()}__{m.group(2).upper()}"
+        for key, value in api.client.auth.model_dump().items()
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str)
+        for m in PLACEHOLDER.finditer(value)
+        if m.group(1) == "secrets"
+    )
+
+
+def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], dict[str, str]]:
+    """A resource's query params and headers with settings filled in; raises MissingSettingError."""
+    params = {k: resolve_text(api, v, f"endpoint.params.{k}") for k, v in resource.endpoint.params.items()}
+    headers = {k: resolve_text(api, v, f"endpoint.headers.{k}") for k, v in resource.endpoint.headers.items()}
+    return params, headers
+
+
+def secrets_of(client: ResolvedClient) -> list[str]:
+    """The resolved secret values of a client's auth (redaction derives every spelling of each).
+
+    `lookup` already protects each `${secrets.x}` it fills in; this adds what it never sees: a
+    secret written as plain text in the auth block, and basic auth's base64 `user:password` pair.
+    """
+    if client.auth is None:
+        return []
+    values = [str(v) for k, v in client.auth.items() if k in SECRET_AUTH_FIELDS and v]
+    if client.auth.get("type") == "http_basic":
+        values += sorted(basic_auth_forms(str(client.auth.get("username", "")), str(client.auth.get("password", ""))))
+    return values
+
+
+def warn_plaintext_secrets(api: ApiConfig) -> list[str]:
+    """Warn for auth fields written literally into the YAML: they belong in secrets.toml or the env."""
+    fields = []
+    if api.client.auth is None:
+        return fields
+    for key, value in api.client.auth.model_dump().items():
+        if key in SECRET_AUTH_FIELDS and isinstance(value, str) and value and not PLACEHOLDER.search(value):
+            if key == "password" and api.client.auth.type == "http_basic" and len(value) <= 1:
+                continue  # the conventional dummy password of api-key-as-user basic auth
+            fields.append(f"client.auth.{key}")
+    for field in fields:
+        warnings.warn(
+            f"{api.source_file or api.name}: field '{field}' holds a plain-text secret; write "
+            f"'${{secrets.<name>}}' and set it in .dlt/secrets.toml under [sources.{api.name}] or as "
+            f"SOURCES__{api.name.upper()}__<NAME>",
+            stacklevel=2,
+        )
+    return fields

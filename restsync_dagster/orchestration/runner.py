@@ -1,0 +1,331 @@
+"""One run of an API's multi-asset, in phases by depth: parents load first, then their children.
+
+A child reads its parents' keys from the destination (the parent asset's table), only those parent
+rows loaded since the child last ran (`_dlt_load_id` above the child's mark). So a child is
+refreshed only for new or changed parents; materializing a child alone neither re-crawls its
+parent nor moves the parent's incremental cursor (dlt would, without loading the parent's rows).
+A child whose parent was never loaded crawls the parent list live, without loading it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Mapping, Optional
+
+import dlt
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator
+from pydantic import Field
+
+from restsync_dagster.config.errors import SettingError
+from restsync_dagster.config.model import ApiConfig
+from restsync_dagster.config.redaction import REDACTOR, protect, redact_event
+from restsync_dagster.config.settings import (
+    ResolvedClient,
+    resolve_client,
+    resolve_params,
+    secrets_of,
+)
+from restsync_dagster.extract.children import PARENT_MARK_KEY, parent_mark
+from restsync_dagster.extract.incremental_state import observed_of, warnings_of
+from restsync_dagster.extract.source import StoredRows, build_source
+from restsync_dagster.http.replay import ResponseReplay
+from restsync_dagster.http.session import RequestStats
+from restsync_dagster.load.destination import pipeline_name, run_pipeline
+from restsync_dagster.load.dlt_trace import scrub_trace
+from restsync_dagster.load.outcome import (
+    TableOutcome,
+    count_rows,
+    cursor_reached,
+    incremental_effective,
+)
+from restsync_dagster.load.tuning import apply_dlt_defaults, frozen_heap
+from restsync_dagster.orchestration.failure import (
+    RunFailure,
+    causes,
+    debug_traceback,
+    exc_summary,
+    resources_failed,
+    run_failed,
+)
+
+PARENT_KEY_BATCH = 100
+FULL_REFRESH_TAG = "restsync/full_refresh"
+
+
+class RunOptions(Config):
+    """Run config of an API's assets, set in the launchpad (or by a schedule)."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Drop the selected tables and their incremental cursors and load them from scratch "
+        "(reconciles records deleted upstream). The run tag restsync/full_refresh=true does the same.",
+    )
+
+
+def run_api(
+    context: AssetExecutionContext,
+    dlt_resource: DagsterDltResource,
+    api: ApiConfig,
+    translator: DagsterDltTranslator,
+    options: Optional["RunOptions"] = None,
+) -> Iterator[Any]:
+    """The run; whatever fails leaves as one short, redacted RunFailure without its causes
+    (failure.py), the traceback in the run's debug log; every event's metadata is redacted."""
+    try:
+        for event in _run_api(context, dlt_resource, api, translator, options):
+            yield redact_event(event)
+    except Exception as exc:  # noqa: BLE001 - every failure leaves the op in one readable, secret-free form
+        if not isinstance(exc, RunFailure):
+            context.log.debug(f"{api.name}: the run failed:\n{debug_traceback(exc)}")
+        raise run_failed(api, exc) from None
+    finally:
+        scrub_trace(pipeline_name(api.name))
+
+
+def _run_api(
+    context: AssetExecutionContext,
+    dlt_resource: DagsterDltResource,
+    api: ApiConfig,
+    translator: DagsterDltTranslator,
+    options: Optional["RunOptions"],
+) -> Iterator[Any]:
+    apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
+    selected = {key.path[-1] for key in context.selected_asset_keys}
+    client = resolve_client(api)
+    protect(secrets_of(client))
+    runnable, failed = _resolvable(api, selected)
+    full_refresh = bool(options and options.full_refresh) or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+    skipped: set[str] = set()  # children of a failed parent
+    replay = ResponseReplay()  # a phase extracted again without its culprit reads its answers from here
+    try:
+        for phase in phases(api, runnable):
+            skipped |= {name for name in phase if _has_failed_ancestor(api, name, failed)}
+            phase = phase - skipped
+            replay.recording = len(phase) > 1  # a phase of one resource is never extracted again
+            while phase:
+                try:
+                    yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh, replay)
+                    break
+                except Exception as exc:  # noqa: BLE001 - attributed to one resource below, or re-raised
+                    culprit = failed_resource(exc, phase)
+                    if culprit is None:
+                        raise
+                    context.log.debug(f"{api.name}.{culprit} failed:\n{debug_traceback(exc)}")
+                    failed[culprit] = exc
+                    phase = phase - {culprit}
+                    if phase:
+                        context.log.error(
+                            f"{api.name}.{culprit} failed; loading the other resources of this phase again without it "
+                            f"(from the answers already fetched): {exc_summary(exc)}"
+                        )
+            replay.close()
+    finally:
+        replay.close()
+    if failed:
+        raise resources_failed(api, failed, skipped | (selected - runnable - set(failed)), len(selected))
+
+
+def _has_failed_ancestor(api: ApiConfig, name: str, failed: Mapping[str, Exception]) -> bool:
+    parent = api.resource(name).parent
+    while parent is not None:
+        if parent in failed:
+            return True
+        parent = api.resource(parent).parent
+    return False
+
+
+def failed_resource(exc: BaseException, names: set[str]) -> Optional[str]:
+    """The resource an extraction error came from, when dlt or our HTTP layer says which."""
+    for cause in causes(exc):
+        for attribute in ("resource_name", "pipe_name", "table_name"):
+            name = getattr(cause, attribute, None)
+            if name in names:
+                return str(name)
+        # a normalize or load job (e.g. a frozen schema contract violated) names its table in the
+        # job id; a nested table (`tickets__tags`) belongs to the resource it was unnested from
+        job_table = str(getattr(cause, "job_id", "") or "").split(".")[0]
+        owner = _resource_of_table(job_table, names)
+        if owner is not None:
+            return owner
+    return None
+
+
+def _resource_of_table(table: str, names: set[str]) -> Optional[str]:
+    """The resource whose table this is, or whose nested table (`<resource>__<field>`) it is."""
+    if table in names:
+        return table
+    owners = [name for name in names if table.startswith(f"{name}__")]
+    return max(owners, key=len) if owners else None
+
+
+def phases(api: ApiConfig, names: set[str]) -> list[set[str]]:
+    """Selected resources grouped by depth: top-level first, then children, grandchildren..."""
+    by_depth: dict[int, set[str]] = {}
+    for name in names:
+        by_depth.setdefault(_depth(api, name), set()).add(name)
+    return [by_depth[depth] for depth in sorted(by_depth)]
+
+
+def _depth(api: ApiConfig, name: str) -> int:
+    depth, parent = 0, api.resource(name).parent
+    while parent is not None:
+        depth, parent = depth + 1, api.resource(parent).parent
+    return depth
+
+
+def _run_phase(
+    context: AssetExecutionContext,
+    dlt_resource: DagsterDltResource,
+    api: ApiConfig,
+    translator: DagsterDltTranslator,
+    client: ResolvedClient,
+    names: set[str],
+    full_refresh: bool,
+    replay: Optional[ResponseReplay] = None,
+) -> Iterator[Any]:
+    with frozen_heap(), run_pipeline(api.name) as pipeline:
+        stored = stored_parent_readers(api, pipeline, names, full_refresh)
+        built = build_source(api, names, stored_parents=stored, client=client, replay=replay)
+        context.log.info(
+            f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
+        )
+        kwargs = {"refresh": "drop_data"} if full_refresh else {}
+        before = {} if full_refresh else count_rows(pipeline, names)
+        started = time.monotonic()
+        # dagster-dlt yields its materializations only once the whole load is done, so the tables
+        # can be counted again (and the cursors read) before the first one is passed on.
+        try:
+            events = list(
+                dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **kwargs)
+            )
+        finally:
+            built.close()
+        duration = time.monotonic() - started
+        after = count_rows(pipeline, names)
+    for name in sorted(names):  # an assumption of the config the API broke: one line each
+        for message in warnings_of(observed_of(pipeline.state, api.name, name)) if api.resource(name).incremental else ():
+            context.log.warning(message)
+    for event in events:
+        yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration, built.removed)
+
+
+def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
+    """Resources whose settings resolve; a missing setting fails only that resource (and its children)."""
+    unresolved: dict[str, Exception] = {}
+    for name in selected:
+        try:
+            resolve_params(api, api.resource(name))
+        except SettingError as exc:
+            unresolved[name] = exc
+    runnable = set()
+    for name in selected - set(unresolved):
+        parent = api.resource(name).parent
+        while parent is not None and parent not in unresolved:
+            parent = api.resource(parent).parent
+        if parent is None:
+            runnable.add(name)
+    return runnable, unresolved
+
+
+def stored_parent_readers(api: ApiConfig, pipeline: dlt.Pipeline, names: set[str], full_refresh: bool) -> dict[str, StoredRows]:
+    """For each child in this phase, its parent's keys loaded since the child's mark."""
+    wanted = {
+        api.resource(name).parent: name
+        for name in names
+        if api.resource(name).parent is not None and api.resource(name).parent not in names
+    }
+    if not wanted:
+        return {}
+    pipeline.sync_destination()
+    readers: dict[str, StoredRows] = {}
+    for parent, child in wanted.items():
+        assert parent is not None
+        ref = api.resource(child).endpoint.parent_ref
+        assert ref is not None
+        mark = None if full_refresh else parent_mark(pipeline.state, api.name, child)
+        values = _loaded_keys(pipeline, parent, ref[1], since_load_id=mark)
+        if values is not None:
+            readers[parent] = _batches(ref[1], values)
+    return readers
+
+
+def _loaded_keys(pipeline: dlt.Pipeline, table: str, field: str, since_load_id: Optional[str]) -> Optional[list[tuple[Any, str]]]:
+    """(key, _dlt_load_id) of the parent rows loaded after `since_load_id`; None if never loaded."""
+    schema = pipeline.default_schema if pipeline.default_schema_name else None
+    if schema is None or table not in schema.tables:
+        return None
+    column = schema.naming.normalize_path(field)
+    if column not in schema.get_table_columns(table):
+        return None
+    with pipeline.sql_client() as client:
+        qualified = client.make_qualified_table_name(table)
+        key = client.escape_column_name(column)
+        load_id = client.escape_column_name("_dlt_load_id")
+        query = f"SELECT {key}, max({load_id}) FROM {qualified}"
+        args: list[Any] = []
+        if since_load_id is not None:
+            query += f" WHERE {load_id} > %s"
+            args.append(since_load_id)
+        rows = client.execute_sql(query + f" GROUP BY {key}", *args)
+    return [(row[0], row[1]) for row in rows or []]
+
+
+def _batches(field: str, values: list[tuple[Any, str]]) -> StoredRows:
+    def read() -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(values), PARENT_KEY_BATCH):
+            yield [{field: key, PARENT_MARK_KEY: load_id} for key, load_id in values[start : start + PARENT_KEY_BATCH]]
+
+    return read
+
+
+def with_request_stats(event: Any, stats: Mapping[str, RequestStats]) -> Any:
+    """Add the resource's HTTP counts to its materialization metadata."""
+    if not isinstance(event, MaterializeResult) or event.asset_key is None:
+        return event
+    resource_stats = stats.get(event.asset_key.path[-1])
+    if resource_stats is None:
+        return event
+    extra = {name: MetadataValue.int(value) for name, value in resource_stats.as_dict().items()}
+    metadata = dict(event.metadata or {})
+    metadata.setdefault("rows_loaded", MetadataValue.int(0))
+    # schema drift: a field whose type changed lands in a dlt variant column (`<field>__v_<type>`)
+    column_schema = metadata.get("dagster/column_schema")
+    columns = getattr(getattr(column_schema, "schema", column_schema), "columns", None) or []
+    variants = sorted(c.name for c in columns if "__v_" in c.name)
+    if variants:
+        extra["variant_columns"] = MetadataValue.text(", ".join(variants))
+    return MaterializeResult(asset_key=event.asset_key, metadata={**metadata, **extra})
+
+
+def with_outcome(
+    event: Any,
+    api: ApiConfig,
+    pipeline_state: Mapping[str, Any],
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    duration: float,
+    removed: Optional[Mapping[str, int]] = None,
+) -> Any:
+    """Add rows inserted/updated (and deleted, for a delta query), the table's size, the cursor
+    reached and the load's duration."""
+    if not isinstance(event, MaterializeResult) or event.asset_key is None:
+        return event
+    name = event.asset_key.path[-1]
+    metadata = dict(event.metadata or {})
+    loaded = metadata.get("rows_loaded")
+    outcome = TableOutcome(
+        rows_loaded=int(getattr(loaded, "value", loaded) or 0),
+        rows_before=before.get(name),
+        rows_after=after.get(name),
+        rows_deleted=(removed or {}).get(name),
+    )
+    metadata.update(outcome.metadata())
+    metadata["duration_seconds"] = MetadataValue.float(round(duration, 3))
+    cursor = cursor_reached(pipeline_state, api, name)
+    if cursor is not None:
+        metadata["incremental_cursor"] = MetadataValue.text(REDACTOR.redact(cursor))
+    effective = incremental_effective(pipeline_state, api, name)
+    if effective is not None:
+        metadata["incremental_effective"] = MetadataValue.bool(effective)
+    return MaterializeResult(asset_key=event.asset_key, metadata=metadata)
