@@ -334,7 +334,7 @@ class Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             self._send(*refusal)
             return refusal[0]
-        query = flavour.read_query(name, query, delta)  # what this vendor makes of it (links carry that too)
+        query = flavour.read_query(name, query, delta, self.headers)  # what this vendor makes of it (links carry that too)
         cap_fault = state.take_fault(api, name, CAP_FAULTS)
         if cap_fault:
             entry["fault"] = cap_fault.kind

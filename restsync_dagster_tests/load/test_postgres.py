@@ -9,10 +9,9 @@ import psycopg2
 import pytest
 
 from restsync_dagster.config.model import ApiConfig, Resource
-from restsync_dagster.extract.children import parent_key_column
 from restsync_dagster.orchestration.assets import build_api_assets
 from restsync_dagster.simulator import Simulator
-from restsync_dagster_tests.support.expected import expected_keys
+from restsync_dagster_tests.support.expected import expected_keys, key_columns
 from restsync_dagster_tests.support.helpers import run_assets, shipped
 
 
@@ -41,9 +40,7 @@ def pg_tables(dsn: str, schema: str) -> set[str]:
 
 
 def pg_keys(dsn: str, api: ApiConfig, resource: Resource) -> list[tuple[str, ...]]:
-    parent_column = parent_key_column(resource) if resource.parent else None
-    columns = f"{parent_column}, id" if parent_column in resource.primary_key_columns else "id"
-    return sorted(tuple(str(v) for v in row) for row in pg_rows(dsn, api.name, resource.name, columns))
+    return sorted(tuple(str(v) for v in row) for row in pg_rows(dsn, api.name, resource.name, key_columns(resource)))
 
 
 def assert_postgres_matches_simulator(sim: Simulator, dsn: str, api: ApiConfig) -> dict[str, int]:

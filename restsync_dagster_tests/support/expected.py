@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import os
 
+from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
+
 from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.extract.children import parent_key_column
 from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.support.helpers import table_exists, table_rows
+
+
+_NAMING = SnakeCaseNaming()
+KEYLESS_ROW = ("(a row of a table without primary key)",)
+
+
+def _top_key(resource: Resource) -> str:
+    """A top-level table's key column as the records name it: its one primary key column (Drift
+    accounts have no `id`, only `accountId`), else `id`."""
+    columns = resource.primary_key_columns
+    return columns[0] if len(columns) == 1 else "id"
+
+
+def key_columns(resource: Resource) -> str:
+    """The table columns `expected_keys` compares, as a SELECT list (dlt's snake_case names)."""
+    if resource.parent is None:
+        return _NAMING.normalize_identifier(_top_key(resource))
+    parent_column = parent_key_column(resource)
+    return f"{parent_column}, id" if parent_column in resource.primary_key_columns else "id"
 
 
 def expected_keys(sim: Simulator, api: ApiConfig, resource: Resource) -> list[tuple[str, ...]]:
@@ -17,7 +38,10 @@ def expected_keys(sim: Simulator, api: ApiConfig, resource: Resource) -> list[tu
         if resource.name == "contacts" and api.name == "messaging":
             email = os.environ["SOURCES__MESSAGING__EMAIL"].lower()
             records = [r for r in records if str(r.get("email", "")).lower() == email]
-        return sorted((str(r["id"]),) for r in records)
+        if not resource.primary_key_columns:  # keyless (Freshdesk's settings: one object, no id): a row each
+            return [KEYLESS_ROW] * len(records)
+        key = _top_key(resource)
+        return sorted((str(r[key]),) for r in records)
     pairs = sim.children_by_parent(api.name, resource.name)
     if parent_key_column(resource) in resource.primary_key_columns:
         return sorted((str(parent), str(child["id"])) for parent, children in pairs.items() for child in children)
@@ -27,8 +51,9 @@ def expected_keys(sim: Simulator, api: ApiConfig, resource: Resource) -> list[tu
 def loaded_keys(api: ApiConfig, resource: Resource) -> list[tuple[str, ...]]:
     if not table_exists(api.name, resource.name):
         return []
-    parent_column = parent_key_column(resource) if resource.parent else None
-    columns = f"{parent_column}, id" if parent_column in resource.primary_key_columns else "id"
+    if resource.parent is None and not resource.primary_key_columns:
+        return [KEYLESS_ROW] * len(table_rows(api.name, resource.name, "1"))
+    columns = key_columns(resource)
     return sorted(tuple(str(v) for v in row) for row in table_rows(api.name, resource.name, columns))
 
 

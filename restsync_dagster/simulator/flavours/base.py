@@ -21,6 +21,8 @@ QueryHook = Callable[[str, dict[str, str], bool], dict[str, str]]  # (resource, 
 BodyHook = Callable[[Listing, Any, dict[str, str]], tuple[Any, dict[str, str]]]
 # (resource, query as sent, request headers) -> (status, body) the vendor refuses the request with, or None
 RefuseHook = Callable[[str, dict[str, str], Mapping[str, str]], Optional[tuple[int, Any]]]
+# (resource, query as read, request headers, is a delta round) -> the query with what headers ask (Prefer: odata.maxpagesize)
+HeaderQueryHook = Callable[[str, dict[str, str], Mapping[str, str], bool], dict[str, str]]
 
 
 def _keep(resource: str, query: dict[str, str], delta: bool) -> dict[str, str]:
@@ -33,6 +35,10 @@ def _same(listing: Listing, body: Any, headers: dict[str, str]) -> tuple[Any, di
 
 def _accept(resource: str, query: dict[str, str], headers: Mapping[str, str]) -> Optional[tuple[int, Any]]:
     return None
+
+
+def _no_headers(resource: str, query: dict[str, str], headers: Mapping[str, str], delta: bool) -> dict[str, str]:
+    return query
 
 
 @dataclass(frozen=True)
@@ -50,17 +56,19 @@ class Flavour:
     empty_status: Optional[int] = None  # 204: an empty listing (past the last record) answers No Content, no body
     gzip: bool = False  # bodies gzip-compressed when the client accepts it
     refuse: RefuseHook = _accept  # a request the vendor answers with an error (unknown parameter, missing header)
+    header_query: HeaderQueryHook = _no_headers  # what request headers change in the query (a page size asked by header)
 
     @property
     def is_default(self) -> bool:
         return self.name == DEFAULT
 
-    def read_query(self, resource: str, query: dict[str, str], delta: bool) -> dict[str, str]:
-        """The query as this vendor understands it: unknown filters and sorts dropped, own names mapped."""
+    def read_query(self, resource: str, query: dict[str, str], delta: bool, headers: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+        """The query as this vendor understands it: unknown filters and sorts dropped, own names mapped,
+        and what the request's headers ask for (a page size in `Prefer`)."""
         if self.is_default:
             return query
         known = {k: v for k, v in query.items() if k not in self.ignored}
-        return self.query(resource, known, delta)
+        return self.header_query(resource, self.query(resource, known, delta), headers or {}, delta)
 
     def refusal(self, resource: str, query: dict[str, str], headers: Mapping[str, str]) -> Optional[tuple[int, Any]]:
         """The error this vendor answers the request with, before reading it; None when it serves it."""
