@@ -152,7 +152,7 @@ def test_directory_loads_from_graph_with_select_and_prefer(vendor_env: Simulator
     for resource in api.resources:
         assert loaded_keys(api, resource) == expected_keys(vendor_env, api, resource)
     users = [e for e in vendor_env.request_log if e["api"] == "directory" and e["resource"] == "users"]
-    assert users and all("$top" not in e["query"] for e in users)
+    assert users and "$top" not in users[0]["query"]  # the round the client starts asks no $top (later links are the server's)
     assert "accountEnabled" in users[0]["query"]["$select"]
     assert table_rows("directory", "users", "count(account_enabled)")[0][0] == 150  # selected, so loaded
 
