@@ -462,7 +462,7 @@ def test_helpscout_and_graph_gzip_their_bodies_and_serve_timestamps_to_the_secon
         probe = requests.get(sim.base_url("shared_inbox") + "/v2/customers", params={"sortField": "updatedAt", "sortOrder": "desc", "limit": 1},
                              headers={"Authorization": f"Bearer {token(sim, 'shared_inbox')}"}, timeout=5).json()
         assert probe["_embedded"]["customers"][0]["id"] == sim.records("shared_inbox", "customers")[0]["id"]
-        graph = requests.get(sim.base_url("directory") + "/v1/resource/users/delta", params={"$top": 5},
+        graph = requests.get(sim.base_url("directory") + "/v1/resource/users/delta", params={"$top": 5, "$select": "id,lastModifiedDateTime"},  # users: default set without $select
                              headers={"Authorization": f"Bearer {token(sim, 'directory')}"}, timeout=5)
         assert graph.headers["Content-Encoding"] == "gzip"
         assert len(graph.json()["value"]) == 100  # $top is not supported on delta queries
