@@ -9,6 +9,7 @@ are kept from overlapping by the API's concurrency pool.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import re
 import shutil
@@ -22,6 +23,9 @@ import dlt
 from dlt.common.configuration import inject_section
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 from dlt.common.destination import Destination
+from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.common.versioned_state import json_decode_state
+from dlt.pipeline.state_sync import migrate_state_to_current
 
 from restsync_dagster.config.errors import RestsyncError
 
@@ -97,20 +101,51 @@ def run_pipeline(api_name: str) -> Iterator[dlt.Pipeline]:
     A SQL client held open for the run keeps that connection from being closed and reopened
     between clients. Only runs hold it: one run per API at a time (its pool), never a code location.
     """
-    if destination_kind() != "duckdb":
-        yield make_pipeline(api_name)
-        return
-    with inject_section(ConfigSectionContext(pipeline_name=pipeline_name(api_name))):
-        credentials = destination_for(api_name).configuration(None, accept_partial=True).credentials
-    pipeline = make_pipeline(api_name, _duckdb(credentials))
+    with pipeline_lock(api_name):
+        if destination_kind() != "duckdb":
+            yield make_pipeline(api_name)
+            return
+        with inject_section(ConfigSectionContext(pipeline_name=pipeline_name(api_name))):
+            credentials = destination_for(api_name).configuration(None, accept_partial=True).credentials
+        pipeline = make_pipeline(api_name, _duckdb(credentials))
+        try:
+            with pipeline.sql_client():
+                yield pipeline
+        except Exception as exc:
+            hint = duckdb_memory_hint(api_name, exc)
+            if hint is None:
+                raise
+            raise DuckDbMemoryError(hint) from exc
+
+
+@contextmanager
+def pipeline_lock(api_name: str) -> Iterator[None]:
+    """Hold the API's pipeline folder alone, across processes and threads, for as long as it is used.
+
+    The pool `restsync/<api>` should already make runs take turns, but Dagster allots a pool's slot
+    through its run storage, and on SQLite two `restsync run` processes under load have both won the
+    one slot: dlt then recreated the shared pipeline folder in both (FileExistsError, test_pools,
+    about 1 clean-clone run in 20). A lock file beside the folder makes the second wait instead.
+    """
+    folder = Path(get_dlt_pipelines_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f".{pipeline_name(api_name)}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even if the process dies
+        yield
+
+
+def committed_state(api_name: str) -> Optional[dict[str, Any]]:
+    """The pipeline state the last run left in the shared folder, read without creating anything.
+
+    `dlt.pipeline()` (and `dlt.attach`, which falls back to it) wipes and recreates a folder that has
+    no state file yet, which would destroy the folder of a first run in progress; so the state file
+    is read and migrated the way dlt reads it. None when there is no state yet or it cannot be read.
+    """
+    state_file = Path(get_dlt_pipelines_dir()) / pipeline_name(api_name) / dlt.Pipeline.STATE_FILE
     try:
-        with pipeline.sql_client():
-            yield pipeline
-    except Exception as exc:
-        hint = duckdb_memory_hint(api_name, exc)
-        if hint is None:
-            raise
-        raise DuckDbMemoryError(hint) from exc
+        return dict(migrate_state_to_current(pipeline_name(api_name), json_decode_state(state_file.read_text(encoding="utf-8"))))
+    except Exception:  # noqa: BLE001 - no state yet, or one being replaced: unknown
+        return None
 
 
 class DuckDbMemoryError(RestsyncError):

@@ -41,7 +41,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.config.redaction import redact_event
 from restsync_dagster.extract.incremental_state import observed_of, warnings_of
-from restsync_dagster.load.destination import make_pipeline
+from restsync_dagster.load.destination import make_pipeline, pipeline_lock
 from restsync_dagster.orchestration.pools import pool_of
 
 ROWS_CHECK = "rows"
@@ -120,19 +120,20 @@ def table_checks(api: ApiConfig) -> AssetChecksDefinition:
         pool=pool_of(api.name),
     )
     def _checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
-        pipeline = make_pipeline(api.name)
-        try:
-            pipeline.sync_destination()
-        except Exception as exc:  # noqa: BLE001 - no dataset yet: every table reads as never loaded
-            context.log.warning(f"{api.name}: the destination has no state to check yet ({type(exc).__name__}: {exc})")
-        wanted: set[AssetCheckKey] = set(context.selected_asset_check_keys)
-        for resource in api.resources:
-            key = _key(api, resource)
-            names = {check.name for check in wanted if check.asset_key == key}
-            if not names:
-                continue
-            for result in _results(pipeline, resource, key, names):
-                yield redact_event(result)  # the event log keeps check metadata and descriptions
+        with pipeline_lock(api.name):  # the shared pipeline folder, one user at a time (destination.py)
+            pipeline = make_pipeline(api.name)
+            try:
+                pipeline.sync_destination()
+            except Exception as exc:  # noqa: BLE001 - no dataset yet: every table reads as never loaded
+                context.log.warning(f"{api.name}: the destination has no state to check yet ({type(exc).__name__}: {exc})")
+            wanted: set[AssetCheckKey] = set(context.selected_asset_check_keys)
+            for resource in api.resources:
+                key = _key(api, resource)
+                names = {check.name for check in wanted if check.asset_key == key}
+                if not names:
+                    continue
+                for result in _results(pipeline, resource, key, names):
+                    yield redact_event(result)  # the event log keeps check metadata and descriptions
 
     return _checks
 

@@ -62,3 +62,45 @@ def test_duckdb_settings_of_the_pipeline_section_apply(sim_env: Simulator, monke
     with run_pipeline("ticket_desk") as pipeline, pipeline.sql_client() as client:
         limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
     assert limit == "73.4 MiB"  # 77 MB, as DuckDB shows it
+
+
+HOLD_THE_PIPELINE = """
+import sys, time
+from restsync_dagster.load.destination import pipeline_lock
+started = time.monotonic()
+with pipeline_lock(sys.argv[1]):
+    print(f"{time.monotonic() - started:.2f}", flush=True)
+"""
+
+
+def test_a_second_process_waits_for_the_pipeline_folder_until_the_first_lets_go(workdir: Path) -> None:
+    """Whatever Dagster's pool allots, two processes never use one pipeline folder at once."""
+    from restsync_dagster.load.destination import pipeline_lock
+
+    with pipeline_lock("ticket_desk"):
+        waiting = subprocess.Popen([sys.executable, "-c", HOLD_THE_PIPELINE, "ticket_desk"], stdout=subprocess.PIPE, text=True)
+        other = subprocess.run([sys.executable, "-c", HOLD_THE_PIPELINE, "directory"], capture_output=True, text=True, timeout=120)
+        import time
+
+        time.sleep(3)
+        assert waiting.poll() is None, "the second process took the folder while the first held it"
+    waited = float(waiting.communicate(timeout=120)[0])
+    assert waited >= 2.5
+    assert float(other.stdout) < 2.5, "another API's pipeline must not wait"
+
+
+def test_reading_the_committed_state_leaves_a_first_run_in_progress_alone(workdir: Path) -> None:
+    """The sensor reads the cursor while a first run may be writing its folder (no state file yet):
+    `dlt.pipeline()` would wipe that folder; reading the state must not."""
+    import dlt
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    from restsync_dagster.load.destination import committed_state, pipeline_name
+
+    in_progress = Path(get_dlt_pipelines_dir()) / pipeline_name("ticket_desk") / "normalize" / "extracted.jsonl"
+    in_progress.parent.mkdir(parents=True)
+    in_progress.write_text('{"id": 1}\n')
+    assert committed_state("ticket_desk") is None
+    assert in_progress.read_text() == '{"id": 1}\n'
+    dlt.pipeline(pipeline_name=pipeline_name("ticket_desk"))  # what the sensor did before
+    assert not in_progress.exists(), "dlt.pipeline() no longer wipes a folder without state: this test proves nothing"
