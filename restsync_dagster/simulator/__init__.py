@@ -116,9 +116,10 @@ class Simulator:
         return self.flavours[api].name
 
     def records(self, api: str, resource: str) -> list[dict[str, Any]]:
-        """Every record of a resource as the API serves it now, in its flavour (e.g. epoch ms timestamps)."""
+        """Every record of a resource as the API serves it now, in its flavour (e.g. epoch ms timestamps);
+        where the vendor's listing leaves records out, those its complete listing shows (Flavour.complete)."""
         flavour, spec = self.flavours[api], self.store.resource(api, resource).spec
-        return [flavour.record(spec, r) for r in self.store.records(api, resource)]
+        return [flavour.record(spec, r) for r in flavour.listed(spec, self.store.records(api, resource))]
 
     def children_by_parent(self, api: str, resource: str) -> dict[Any, list[dict[str, Any]]]:
         """Child records per parent id, as served in the API's flavour."""

@@ -402,6 +402,11 @@ class Handler(BaseHTTPRequestHandler):
             since = BASE_START.replace(year=2000)
         view = data.view(since=since, descending=bool(descending))
         page = style.page(query)
+        flavour = self.state.flavours[api]
+        if name in flavour.hides:  # a vendor's listing that leaves records out: pages and totals count only the shown
+            shown = [r for r in (data.record(n) for n in view.slice(0, len(view)))
+                     if r is not None and not flavour.hidden(name, flavour.record(data.spec, r), query)]
+            return Listing(shown[page.offset : page.offset + page.limit], page.offset, page.limit, len(shown), base_url, query, name)
         numbers = view.slice(page.offset, page.limit)
         rows = [r for r in (data.record(n) for n in numbers) if r is not None]
         return Listing(rows, page.offset, page.limit, len(view), base_url, query, name)

@@ -21,6 +21,10 @@ QueryHook = Callable[[str, dict[str, str], bool], dict[str, str]]  # (resource, 
 BodyHook = Callable[[Listing, Any, dict[str, str]], tuple[Any, dict[str, str]]]
 # (resource, query as sent, request headers) -> (status, body) the vendor refuses the request with, or None
 RefuseHook = Callable[[str, dict[str, str], Mapping[str, str]], Optional[tuple[int, Any]]]
+# (resource, record as served, query as read) -> True when that listing does not show the record
+# (Help Scout lists active conversations unless status=all, Freshdesk hides blocked contacts)
+HideHook = Callable[[str, dict[str, Any], Mapping[str, str]], bool]
+ReshapeHook = Callable[[str, dict[str, Any]], dict[str, Any]]  # (resource, record as served) -> the vendor's fields
 # (resource, query as read, request headers, is a delta round) -> the query with what headers ask (Prefer: odata.maxpagesize)
 HeaderQueryHook = Callable[[str, dict[str, str], Mapping[str, str], bool], dict[str, str]]
 
@@ -35,6 +39,14 @@ def _same(listing: Listing, body: Any, headers: dict[str, str]) -> tuple[Any, di
 
 def _accept(resource: str, query: dict[str, str], headers: Mapping[str, str]) -> Optional[tuple[int, Any]]:
     return None
+
+
+def _show(resource: str, record: dict[str, Any], query: Mapping[str, str]) -> bool:
+    return False
+
+
+def _as_is(resource: str, record: dict[str, Any]) -> dict[str, Any]:
+    return record
 
 
 def _no_headers(resource: str, query: dict[str, str], headers: Mapping[str, str], delta: bool) -> dict[str, str]:
@@ -56,6 +68,11 @@ class Flavour:
     empty_status: Optional[int] = None  # 204: an empty listing (past the last record) answers No Content, no body
     gzip: bool = False  # bodies gzip-compressed when the client accepts it
     refuse: RefuseHook = _accept  # a request the vendor answers with an error (unknown parameter, missing header)
+    hide: HideHook = _show  # records a listing leaves out for the query it was sent (a default status, a window)
+    hides: frozenset[str] = frozenset()  # the resources `hide` applies to (the others are listed as stored)
+    # per resource, the query that lists it completely: what its table must hold (`Simulator.records`)
+    complete: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    reshape: ReshapeHook = _as_is  # the record's fields the vendor's way (a status field, a field it lacks)
     header_query: HeaderQueryHook = _no_headers  # what request headers change in the query (a page size asked by header)
 
     @property
@@ -85,7 +102,18 @@ class Flavour:
         for old, new in self.renames.items():
             if old in served:
                 served[new] = served.pop(old)
-        return served
+        return self.reshape(spec.name, served)
+
+    def hidden(self, resource: str, served: dict[str, Any], query: Mapping[str, str]) -> bool:
+        """Whether the listing sent `query` leaves out this record (as served); never in the default."""
+        return not self.is_default and resource in self.hides and self.hide(resource, served, query)
+
+    def listed(self, spec: Spec, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records (as stored) the resource's complete listing shows: what its table must hold."""
+        if self.is_default or spec.name not in self.hides:
+            return records
+        query = self.complete.get(spec.name, {})
+        return [r for r in records if "@removed" in r or not self.hidden(spec.name, self.record(spec, r), query)]
 
 
 def _timestamp(text: str, style: str) -> Any:
