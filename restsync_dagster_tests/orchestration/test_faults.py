@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from restsync_dagster.config.model import Resource
+from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.config.settings import resolve_client
 from restsync_dagster.http.auth import build_auth
 from restsync_dagster.http.session import ApiSession
@@ -248,6 +248,24 @@ def test_a_token_endpoint_that_keeps_failing_fails_clearly(sim_env: Simulator) -
 # --- pagination ---------------------------------------------------------------------------------------
 
 
+def linked(api_name: str) -> ApiConfig:
+    """The shipped config, shared_inbox paged by its HAL `_links.next.href` (the shipped one pages by
+    `page` up to page.totalPages, docs/vendors.md section 1): the next-link guards need a config that
+    follows the links the faults bend."""
+    api = shipped(api_name)
+    if api_name != "shared_inbox":
+        return api
+
+    def by_link(resource: Resource) -> Resource:
+        endpoint = resource.endpoint
+        if endpoint.paginator is None or endpoint.paginator.type != "page_number":
+            return resource
+        hal = {"type": "json_link", "next_url_path": "_links.next.href"}
+        return resource.model_copy(update={"endpoint": type(endpoint).model_validate({**endpoint.model_dump(), "paginator": hal})})
+
+    return api.model_copy(update={"resources": tuple(by_link(r) for r in api.resources)})
+
+
 @pytest.mark.parametrize(
     ("api_name", "resource"),
     [("shared_inbox", "customers"), ("service_desk", "agents"), ("directory", "users"), ("messaging", "accounts")],
@@ -255,7 +273,7 @@ def test_a_token_endpoint_that_keeps_failing_fails_clearly(sim_env: Simulator) -
 )
 def test_a_next_link_that_repeats_forever_is_stopped(sim_env: Simulator, api_name: str, resource: str) -> None:
     sim_env.inject_fault(api_name, "next_loop", resource, count=-1)
-    result = run_assets(shipped(api_name), [resource], raise_on_error=False)
+    result = run_assets(linked(api_name), [resource], raise_on_error=False)
     assert not result.success
     text = failure_text(result)
     assert f"API '{api_name}', resource '{resource}'" in text and "same next page twice" in text
@@ -265,7 +283,7 @@ def test_a_next_link_that_repeats_forever_is_stopped(sim_env: Simulator, api_nam
 @pytest.mark.parametrize(("api_name", "resource"), [("shared_inbox", "customers"), ("directory", "users"), ("messaging", "accounts")])
 def test_endless_empty_pages_that_announce_a_next_page_are_stopped(sim_env: Simulator, api_name: str, resource: str) -> None:
     sim_env.inject_fault(api_name, "empty_page_with_next", resource, count=-1)
-    api = shipped(api_name)
+    api = linked(api_name)
     result = run_assets(api, [resource], raise_on_error=False)
     assert not result.success
     assert "empty pages in a row still announce a next page" in failure_text(result)
@@ -322,7 +340,7 @@ def test_the_same_record_on_two_pages_collapses_on_the_primary_key(sim_env: Simu
 def test_a_next_link_to_another_host_or_with_userinfo_is_refused(sim_env: Simulator, kind: str) -> None:
     params = {"host": "evil.example:80"} if kind == "next_other_host" else {"userinfo": "api"}
     sim_env.inject_fault("shared_inbox", kind, "customers", **params)
-    result = run_assets(shipped("shared_inbox"), ["customers", "users"], raise_on_error=False)
+    result = run_assets(linked("shared_inbox"), ["customers", "users"], raise_on_error=False)
     assert not result.success
     text = failure_text(result)
     assert "shared_inbox.customers: refused" in text
@@ -334,9 +352,9 @@ def test_a_next_link_to_another_host_or_with_userinfo_is_refused(sim_env: Simula
 def test_a_next_link_to_an_allowed_host_is_followed(sim_env: Simulator) -> None:
     other = f"localhost:{sim_env.port}"  # another host name for the same server
     sim_env.inject_fault("shared_inbox", "next_other_host", "customers", count=-1, host=other)
-    refused = run_assets(shipped("shared_inbox"), ["customers"], raise_on_error=False)
+    refused = run_assets(linked("shared_inbox"), ["customers"], raise_on_error=False)
     assert not refused.success and "client.allowed_hosts" in failure_text(refused)
-    api = shipped("shared_inbox")
+    api = linked("shared_inbox")
     allowed = api.model_copy(update={"client": api.client.model_copy(update={"allowed_hosts": (other,)})})
     assert run_assets(allowed, ["customers"]).success
     assert_exact(sim_env, "shared_inbox", "customers")
