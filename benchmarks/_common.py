@@ -49,7 +49,7 @@ def use_folders(folder: Path) -> None:
 
 def shipped_api(api_name: str, child_concurrency: Optional[int] = None, rate_limit: Optional[float] = None) -> "ApiConfig":
     """A shipped config, optionally with another child concurrency or client rate limit."""
-    from restsync_dagster.config.model import load_api_config
+    from restsync_dagster.config.loading import load_api_config
 
     api = load_api_config(ROOT / "configs" / f"{api_name}.yaml")
     updates: dict[str, object] = {}

@@ -73,8 +73,8 @@ def validate_seconds(configs_dir: Optional[Path]) -> float:
 
 
 def asset_count(configs_dir: Optional[Path]) -> int:
-    from restsync_dagster.config.model import configs_dir as shipped_dir
-    from restsync_dagster.config.model import load_config_dir
+    from restsync_dagster.config.loading import configs_dir as shipped_dir
+    from restsync_dagster.config.loading import load_config_dir
 
     apis, _ = load_config_dir(configs_dir or shipped_dir())
     return sum(len(api.resources) for api in apis)

@@ -14,7 +14,8 @@ from dagster import Definitions
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.config.errors import ConfigError
-from restsync_dagster.config.model import ApiConfig, configs_dir, load_config_dir
+from restsync_dagster.config.loading import configs_dir, load_config_dir
+from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.config.settings import warn_plaintext_secrets
 from restsync_dagster.orchestration.assets import build_api_assets
 from restsync_dagster.orchestration.automation import (

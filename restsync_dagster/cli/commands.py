@@ -21,12 +21,8 @@ from restsync_dagster.config.errors import (
     MissingSettingError,
     RestsyncError,
 )
-from restsync_dagster.config.model import (
-    ApiConfig,
-    configs_dir,
-    load_api_config,
-    load_config_dir,
-)
+from restsync_dagster.config.loading import configs_dir, load_api_config, load_config_dir
+from restsync_dagster.config.model import ApiConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO_STOP_SECONDS = 120
@@ -288,7 +284,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_import_airbyte(args: argparse.Namespace) -> int:
     from restsync_dagster.config.airbyte_import import import_file
-    from restsync_dagster.config.model import parse_api_config
+    from restsync_dagster.config.loading import parse_api_config
 
     output = Path(args.output) if args.output else None
     name = args.name or (output.stem if output else None)

@@ -28,7 +28,7 @@ from restsync_dagster.config.cursor_values import (
     parse_cursor,
 )
 from restsync_dagster.config.errors import RestsyncError
-from restsync_dagster.config.model import IncrementalConfig
+from restsync_dagster.config.change_tracking import IncrementalConfig
 from restsync_dagster.extract.incremental_state import (
     CURSOR_KEY,
     OBSERVED_KEY,

@@ -28,7 +28,7 @@ from dlt.sources.helpers.rest_client import paginators as dlt_paginators
 from requests import Request, Response
 
 from restsync_dagster.config.errors import RestsyncError
-from restsync_dagster.config.model import (
+from restsync_dagster.config.paginator_config import (
     CursorPaginator,
     HeaderLinkPaginator,
     JsonLinkPaginator,

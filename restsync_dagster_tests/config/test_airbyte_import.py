@@ -12,7 +12,8 @@ import yaml
 
 from restsync_dagster.config.airbyte_import import import_file, import_manifest
 from restsync_dagster.config.errors import RestsyncError
-from restsync_dagster.config.model import ApiConfig, load_api_config
+from restsync_dagster.config.loading import load_api_config
+from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.load.destination import duckdb_path
 from restsync_dagster_tests.support.helpers import run_assets, shipped
 from restsync_dagster_tests.support.paths import MANIFESTS

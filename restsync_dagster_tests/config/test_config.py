@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from restsync_dagster.config.errors import ConfigErrors
-from restsync_dagster.config.model import load_api_config, load_config_dir
+from restsync_dagster.config.loading import load_api_config, load_config_dir
 from restsync_dagster_tests.conftest import API_NAMES, CONFIGS
 
 GOOD = """
@@ -142,7 +142,7 @@ BOMB = "client: {base_url: https://api.example.com, headers: *i}\n"  # ~9^9 valu
 LOAD_CAPPED = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster.config.errors import ConfigErrors
 try:
     load_api_config(sys.argv[1])
@@ -170,7 +170,7 @@ def test_a_yaml_bomb_is_refused_early_within_a_memory_cap(tmp_path: Path, where:
     path = write(tmp_path, LAUGHS + BOMB + GOOD[GOOD.index("resources:") :])
     assert len(path.read_bytes()) < 1000
     if where == "validate":  # the CLI's `restsync validate` reads configs through the same loader
-        from restsync_dagster.config.model import load_config_dir
+        from restsync_dagster.config.loading import load_config_dir
 
         apis, errors = load_config_dir(tmp_path)
         assert apis == [] and "aliases" in str(errors[0]) and str(path) in str(errors[0])

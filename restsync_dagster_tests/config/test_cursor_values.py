@@ -10,7 +10,8 @@ from restsync_dagster.config.cursor_values import (
     newest,
     parse_cursor,
 )
-from restsync_dagster.config.model import ConfigErrors, parse_api_config
+from restsync_dagster.config.errors import ConfigErrors
+from restsync_dagster.config.loading import parse_api_config
 from restsync_dagster.extract.cursor_tracker import suggest_cursor_fields
 
 JAN_1 = 1704067200  # 2024-01-01T00:00:00Z

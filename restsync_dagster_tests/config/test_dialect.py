@@ -10,7 +10,7 @@ from restsync_dagster.config.dialect import (
     normalize_paginator,
 )
 from restsync_dagster.config.errors import ConfigErrors
-from restsync_dagster.config.model import load_api_config, parse_api_config
+from restsync_dagster.config.loading import load_api_config, parse_api_config
 from restsync_dagster_tests.conftest import API_NAMES, CONFIGS, SEEDS
 
 

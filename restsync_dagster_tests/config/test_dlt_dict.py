@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from restsync_dagster.config.dlt_dict import from_dlt
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster_tests.support.helpers import run_assets, shipped, table_rows
 
 # what a dlt user writes for dlt's rest_api_source: client.paginator, a resolve param for the

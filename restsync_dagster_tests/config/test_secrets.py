@@ -20,7 +20,7 @@ from dagster import DagsterInstance, materialize
 from dagster._serdes import serialize_value
 from dagster_dlt import DagsterDltResource
 
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster.orchestration.assets import build_api_assets
 from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.conftest import API_NAMES

@@ -13,7 +13,7 @@ import pytest
 from dagster import SensorDefinition, build_sensor_context
 
 from restsync_dagster.config.errors import ConfigErrors
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster.config.settings import resolve_client
 from restsync_dagster.extract.delta import DELETED_COLUMN, DeltaRound
 from restsync_dagster.extract.source import delta_round

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster_tests.support.faults_helpers import failure_text
 from restsync_dagster_tests.support.helpers import run_assets, table_exists, table_rows
 from restsync_dagster_tests.support.local_server import JsonServer

@@ -10,7 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from restsync_dagster.config.model import ApiConfig, load_api_config
+from restsync_dagster.config.loading import load_api_config
+from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.extract.record_hygiene import MAX_DEPTH
 from restsync_dagster_tests.support.faults_helpers import failure_text
 from restsync_dagster_tests.support.helpers import run_assets, table_exists, table_rows
@@ -138,7 +139,7 @@ DIE_IN_THE_TABLES_SQL = """
 import importlib, os, re, sys
 module, name = sys.argv[2].rsplit(".", 1)
 SqlClient = getattr(importlib.import_module(module), name)
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster_tests.support.helpers import run_assets
 
 real = SqlClient.execute_sql

@@ -139,7 +139,7 @@ def test_change_sensor_requests_exactly_the_changed_assets_or_skips(sim_env: Sim
 
 
 def test_schedules_target_each_api_and_children_follow_parents() -> None:
-    from restsync_dagster.config.model import load_config_dir
+    from restsync_dagster.config.loading import load_config_dir
     from restsync_dagster_tests.conftest import CONFIGS
 
     apis, _ = load_config_dir(CONFIGS)
@@ -159,7 +159,7 @@ def test_concurrency_pool_keeps_one_writer_per_api() -> None:
     import yaml
 
     from restsync_dagster.cli.commands import INSTANCE_TEMPLATE
-    from restsync_dagster.config.model import load_config_dir
+    from restsync_dagster.config.loading import load_config_dir
     from restsync_dagster_tests.conftest import CONFIGS
 
     apis, _ = load_config_dir(CONFIGS)
@@ -213,7 +213,7 @@ def test_full_refresh_from_the_launchpad_config_reconciles_one_asset(sim_env: Si
 
 
 def test_full_refresh_schedules_follow_each_resources_cadence() -> None:
-    from restsync_dagster.config.model import load_config_dir
+    from restsync_dagster.config.loading import load_config_dir
     from restsync_dagster.orchestration.automation import full_refresh_schedules
     from restsync_dagster_tests.conftest import CONFIGS
 

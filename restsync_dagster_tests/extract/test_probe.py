@@ -87,7 +87,7 @@ def test_a_data_selector_that_matches_nothing_names_the_keys_found(sim_env: Any)
 
 
 def test_a_paginator_that_does_not_advance_is_reported(sim_env: Any) -> None:
-    from restsync_dagster.config.model import PageNumberPaginator
+    from restsync_dagster.config.paginator_config import PageNumberPaginator
 
     api = with_endpoint(shipped("ticket_desk"), "agents", paginator=PageNumberPaginator(type="page_number", page_param="pg"))
     found = finding(probe_api(api, ["agents"]), "agents", "paginator")

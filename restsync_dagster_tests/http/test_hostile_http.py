@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from restsync_dagster.config.model import ApiConfig, ErrorHandling, parse_api_config
+from restsync_dagster.config.loading import parse_api_config
+from restsync_dagster.config.model import ApiConfig, ErrorHandling
 from restsync_dagster.config.settings import ResolvedClient
 from restsync_dagster.http.auth import TokenEndpointError, build_auth
 from restsync_dagster.http.request_policy import UnsafeUrlError

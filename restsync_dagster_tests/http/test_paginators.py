@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from restsync_dagster.config.model import parse_api_config
+from restsync_dagster.config.loading import parse_api_config
 from restsync_dagster_tests.support.helpers import run_assets, table_rows
 from restsync_dagster_tests.support.local_server import JsonServer, Reply
 

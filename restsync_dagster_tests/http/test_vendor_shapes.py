@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from restsync_dagster.config.errors import ConfigErrors
-from restsync_dagster.config.model import parse_api_config
+from restsync_dagster.config.loading import parse_api_config
 from restsync_dagster_tests.support.helpers import run_assets, shipped, table_rows
 from restsync_dagster_tests.support.local_server import JsonServer
 

@@ -77,7 +77,7 @@ def test_each_api_is_one_multi_asset_that_can_subset() -> None:
 
 def test_owners_tags_and_checks_from_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Owners and tags written in the YAML (also through resource_defaults) reach the asset specs."""
-    from restsync_dagster.config.model import load_api_config
+    from restsync_dagster.config.loading import load_api_config
     from restsync_dagster.definitions import build_definitions
 
     path = tmp_path / "crm.yaml"

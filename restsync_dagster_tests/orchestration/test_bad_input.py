@@ -15,7 +15,7 @@ import pytest
 from dagster import AssetKey, materialize
 
 from restsync_dagster.config.errors import ConfigErrors
-from restsync_dagster.config.model import load_api_config, load_config_dir
+from restsync_dagster.config.loading import load_api_config, load_config_dir
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.conftest import API_NAMES, CONFIGS

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from restsync_dagster.config.model import load_api_config
+from restsync_dagster.config.loading import load_api_config
 from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.conftest import API_NAMES, SEEDS
 from restsync_dagster_tests.support.expected import (  # noqa: F401

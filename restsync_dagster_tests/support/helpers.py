@@ -10,7 +10,8 @@ from dagster import AssetKey, materialize
 from dagster._core.execution.execution_result import ExecutionResult
 from dagster_dlt import DagsterDltResource
 
-from restsync_dagster.config.model import ApiConfig, load_api_config
+from restsync_dagster.config.loading import load_api_config
+from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.load.destination import duckdb_path
 from restsync_dagster.orchestration.assets import build_api_assets
 from restsync_dagster_tests.conftest import CONFIGS

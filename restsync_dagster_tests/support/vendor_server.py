@@ -11,7 +11,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 from dagster_dlt import DagsterDltResource
 
-from restsync_dagster.config.model import ApiConfig, parse_api_config
+from restsync_dagster.config.loading import parse_api_config
+from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.orchestration.assets import build_api_assets
 from restsync_dagster.orchestration.checks import table_checks
 from restsync_dagster_tests.support.local_server import JsonServer, Reply
