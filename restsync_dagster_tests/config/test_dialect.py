@@ -88,6 +88,12 @@ def test_dlt_lookups_and_error_handler() -> None:
     assert raw["resources"][0]["error_handling"] == {"retry_statuses": [429, 503], "max_retries": 5, "backoff_factor": 1}
 
 
+# where a shipped config follows the vendor's docs instead of its seed (docs/vendors.md): Freshdesk
+# answers bare arrays (no `data` selector, settings selected whole), Help Scout is paged by `page`
+# up to page.totalPages rather than by `_links.next`
+VENDOR_DEPARTURES = {"service_desk": {"data_selector"}, "shared_inbox": {"paginator"}}
+
+
 @pytest.mark.parametrize("api_name", API_NAMES)
 def test_each_seed_normalizes_to_the_shipped_config(api_name: str) -> None:
     seed = load_api_config(SEEDS / f"{api_name}.yaml")
@@ -99,7 +105,11 @@ def test_each_seed_normalizes_to_the_shipped_config(api_name: str) -> None:
         pasted = seed.resource(resource.name)
         assert pasted.endpoint.path == resource.endpoint.path
         assert pasted.parent == resource.parent
-        assert pasted.endpoint.data_selector == resource.endpoint.data_selector
+        departs = VENDOR_DEPARTURES.get(api_name, set())
+        if "data_selector" not in departs:
+            assert pasted.endpoint.data_selector == resource.endpoint.data_selector
+        if "paginator" in departs:
+            continue
         shipped_type = resource.endpoint.paginator.type if resource.endpoint.paginator else "single_page"
         pasted_type = pasted.endpoint.paginator.type if pasted.endpoint.paginator else "single_page"
         assert pasted_type == shipped_type, resource.name

@@ -29,10 +29,11 @@ def vendor(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
 
 
 def test_a_singleton_without_an_id_is_replaced_whole(vendor: dict[str, Any]) -> None:
-    """Freshdesk's helpdesk settings are one object with no `id`: merged on `id` it failed."""
-    vendor["/v1/settings/helpdesk"] = {"data": {"primary_language": "en", "supported_languages": ["de", "fr"]}}
+    """Freshdesk's helpdesk settings are one bare object with no `id` (no envelope: Airbyte's
+    source-freshdesk `settings` has field_path []): merged on `id` it failed."""
+    vendor["/v1/settings/helpdesk"] = {"primary_language": "en", "supported_languages": ["de", "fr"]}
     run_assets(shipped("service_desk"), ["settings"])
-    vendor["/v1/settings/helpdesk"] = {"data": {"primary_language": "de", "supported_languages": []}}
+    vendor["/v1/settings/helpdesk"] = {"primary_language": "de", "supported_languages": []}
     run_assets(shipped("service_desk"), ["settings"])
     assert table_rows("service_desk", "settings", "primary_language") == [("de",)]
 
