@@ -36,8 +36,9 @@ from restsync_dagster.extract.children import (
 )
 from restsync_dagster.extract.cursor_tracker import suggest_cursor_fields
 from restsync_dagster.http.auth import RenewingOAuth2, build_auth
+from restsync_dagster.http.listing_guard import PaginationLoopError
 from restsync_dagster.http.pages import ListingClient
-from restsync_dagster.http.paginators import PaginationLoopError, build_paginator
+from restsync_dagster.http.paginator_factory import build_paginator
 from restsync_dagster.http.session import ApiSession
 
 DEFAULT_MAX_REQUESTS = 3

@@ -32,7 +32,7 @@ from restsync_dagster.extract.listing import listing_resource
 from restsync_dagster.extract.record_hygiene import RecordHygiene
 from restsync_dagster.http.auth import RenewingOAuth2, build_auth
 from restsync_dagster.http.pages import ListingClient, ListingRequests
-from restsync_dagster.http.paginators import build_paginator
+from restsync_dagster.http.paginator_factory import build_paginator
 from restsync_dagster.http.ratelimit import budget_for
 from restsync_dagster.http.replay import ResponseReplay
 from restsync_dagster.http.session import ApiSession, RequestStats
