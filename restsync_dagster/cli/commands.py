@@ -283,7 +283,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import_airbyte(args: argparse.Namespace) -> int:
-    from restsync_dagster.config.airbyte_import import import_file
+    from restsync_dagster.config.airbyte.importer import import_file
     from restsync_dagster.config.loading import parse_api_config
 
     output = Path(args.output) if args.output else None

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import yaml
 
-from restsync_dagster.config.airbyte_import import import_file, import_manifest
+from restsync_dagster.config.airbyte.importer import import_file, import_manifest
 from restsync_dagster.config.errors import RestsyncError
 from restsync_dagster.config.loading import load_api_config
 from restsync_dagster.config.model import ApiConfig
