@@ -158,7 +158,7 @@ def test_schedules_target_each_api_and_children_follow_parents() -> None:
 def test_concurrency_pool_keeps_one_writer_per_api() -> None:
     import yaml
 
-    from restsync_dagster.cli.commands import INSTANCE_TEMPLATE
+    from restsync_dagster.cli.demo import INSTANCE_TEMPLATE
     from restsync_dagster.config.loading import load_config_dir
     from restsync_dagster_tests.conftest import CONFIGS
 

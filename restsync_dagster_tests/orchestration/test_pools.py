@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
-from restsync_dagster.cli.commands import INSTANCE_TEMPLATE
+from restsync_dagster.cli.demo import INSTANCE_TEMPLATE
 from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.support.helpers import table_rows
 

@@ -1,0 +1,56 @@
+"""`restsync new` and `restsync import-airbyte`: writing a new config, from a skeleton or from an
+Airbyte manifest (checked by the same validation as any config before it is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from restsync_dagster.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from restsync_dagster.config.errors import ConfigErrors
+from restsync_dagster.config.loading import configs_dir
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from restsync_dagster.config.skeleton import write_skeleton
+
+    folder = Path(args.dir) if args.dir else configs_dir()
+    try:
+        path = write_skeleton(args.api_name, folder)
+    except FileExistsError as exc:
+        print(f"error  {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote  {path}\nnext   edit base_url, auth and resources, then: restsync validate {path}")
+    return EXIT_OK
+
+
+def cmd_import_airbyte(args: argparse.Namespace) -> int:
+    from restsync_dagster.config.airbyte.importer import import_file
+    from restsync_dagster.config.loading import parse_api_config
+
+    output = Path(args.output) if args.output else None
+    name = args.name or (output.stem if output else None)
+    imported = import_file(args.manifest, name=name)
+    try:
+        parse_api_config(imported.config, source_file=output or args.manifest)
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            print(f"error  imported config: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    text = imported.to_yaml(Path(args.manifest).name)
+    if output is None:
+        sys.stdout.write(text)
+    elif output.exists() and not args.force:
+        print(f"error  {output} already exists; not overwriting it (use --force)", file=sys.stderr)
+        return EXIT_USAGE
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote  {output}: {len(imported.config['resources'])} resources", file=sys.stderr)
+    for line in imported.unmapped:
+        print(f"unmapped  {line}", file=sys.stderr)
+    if not imported.unmapped:
+        print("every component was mapped", file=sys.stderr)
+    return EXIT_OK
