@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any, Optional
+from urllib.parse import urljoin
 
 from dlt.common import jsonpath
 from dlt.sources.helpers.rest_client import paginators as dlt_paginators
@@ -25,6 +26,9 @@ from restsync_dagster.http.listing_signals import as_bool, body_keys, detected_m
 log = logging.getLogger("restsync_dagster.http.guarded_paginators")
 
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+# a path on the API's host with its own query (Drift's accounts `data.next`: `/accounts?index=50&size=50`);
+# an opaque cursor may start with `/` (base64) but never holds `?`
+_HOST_PATH = re.compile(r"^/(?!/)[^?#\s]*\?\S*$")
 # offset parameter names tried, in order, when the API ignores the configured (default) one
 OFFSET_PARAMS = ("offset", "from", "start", "skip")
 
@@ -80,7 +84,8 @@ class _CursorAtUsualPlaces(dlt_paginators.JSONResponseCursorPaginator):
 
 
 class GuardedCursor(ListingGuard, _CursorAtUsualPlaces):
-    """A body cursor sent back as a parameter, or followed as a link when it is a full URL.
+    """A body cursor sent back as a parameter, or followed as a link when it is a full URL or a path
+    with a query on the listing's host (`/accounts?index=50`, resolved against the request's URL).
 
     requests URL-encodes the parameter once (`+/=` as `%2B%2F%3D`), so an opaque cursor returns
     to the server exactly as it was sent. When the configured `cursor_path` is absent from a
@@ -98,6 +103,8 @@ class GuardedCursor(ListingGuard, _CursorAtUsualPlaces):
 
     def update_request(self, request: Request) -> None:
         reference = self._next_reference
+        if isinstance(reference, str) and _HOST_PATH.match(reference):
+            reference = urljoin(request.url, reference)  # on the listing's own host: the allowlist still applies
         if isinstance(reference, str) and _URL.match(reference):
             request.url, request.params = reference, None  # the URL carries every parameter
             return

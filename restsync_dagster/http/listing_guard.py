@@ -133,6 +133,7 @@ class ListingGuard:
         if fingerprint is not None and fingerprint == self._last_page:
             if self._retry_repeated_page():
                 self._pages -= 1  # the same page is asked again, another way
+                self.restsync_skip_page = True  # its records are page 1's again: the listing client drops them
                 return
             raise PaginationLoopError(
                 f"{self.label}: page {self._pages} holds the same records as page {self._pages - 1}; the API seems "

@@ -69,14 +69,29 @@ class ListingClient(RESTClient):
         headers: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> Iterator[PageData[Any]]:
-        """dlt's paging; a `stop_on_status` answer after the first page ends the listing."""
+        """dlt's paging; a `stop_on_status` answer after the first page ends the listing.
+
+        A page the paginator asks again another way (an ignored offset parameter retried as `from`)
+        is not yielded: it repeats the page before, and an `append` table would keep it twice. Nor
+        are records the page after it repeats from the last page yielded (a 1-based `from` asked
+        0-based starts one record early)."""
         stop = tuple(getattr(paginator or self.paginator, "stop_on_status", ()))
         pages = 0
+        previous: list[Any] = []
+        overlapping: Optional[set[str]] = None
         try:
             for page in super().paginate(
                 path, method, params, json, auth, paginator, data_selector, hooks, headers, **kwargs
             ):
+                if getattr(page.paginator, "restsync_skip_page", False):
+                    page.paginator.restsync_skip_page = False
+                    overlapping = {repr(record) for record in previous}
+                    continue
+                if overlapping is not None:
+                    page[:] = [record for record in page if repr(record) not in overlapping]
+                    overlapping = None
                 pages += 1
+                previous = list(page)
                 yield page
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None

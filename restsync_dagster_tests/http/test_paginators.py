@@ -266,6 +266,34 @@ def test_body_cursor_at_any_path(vendor: VendorApi, workdir: Any, cursor_path: s
     assert vendor.paths("/items") == ["/items", f"/items?{param}=a%2Bb%2Fc%3D%3D", f"/items?{param}=d%2Fe%2Bf%3D"]
 
 
+def test_a_cursor_that_is_a_path_on_the_api_host_is_followed_as_a_link(vendor: VendorApi, workdir: Any) -> None:
+    """Drift's accounts: `data.next` is `/accounts?index=3&size=3` (a path with its query, no host):
+    followed on the listing's host, not sent back as `?next=/accounts...`."""
+    def route(query: dict[str, str], base: str) -> Answer:
+        index = int(query.get("index", "0"))
+        body: dict[str, Any] = {"data": {"accounts": RECORDS[index : index + SIZE], "total": len(RECORDS)}}
+        if index + SIZE < len(RECORDS):
+            body["data"]["next"] = f"/accounts?index={index + SIZE}&size={SIZE}"
+        return Answer(body=body)
+    vendor.routes["/accounts"] = route
+    run_listing(vendor, "/accounts", {"type": "cursor", "cursor_path": "data.next", "cursor_param": "next"}, data_selector="data.accounts")
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert vendor.paths("/accounts") == ["/accounts", "/accounts?index=3&size=3", "/accounts?index=6&size=3"]
+
+
+def test_an_opaque_cursor_starting_with_a_slash_is_still_sent_as_the_parameter(vendor: VendorApi, workdir: Any) -> None:
+    """base64 may start with `/`; without a query it is a cursor, not a path."""
+    cursors = ["", "/9j+4A==", "/Zm9v"]
+
+    def route(query: dict[str, str], base: str) -> Answer:
+        index = cursors.index(query.get("cursor", ""))
+        return Answer(body={"data": page_of(index), "next": cursors[index + 1] if index < 2 else None})
+    vendor.routes["/items"] = route
+    run_listing(vendor, "/items", {"type": "cursor", "cursor_path": "next", "cursor_param": "cursor"})
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6, 7]
+    assert vendor.paths("/items") == ["/items", "/items?cursor=%2F9j%2B4A%3D%3D", "/items?cursor=%2FZm9v"]
+
+
 def test_cursor_still_present_but_has_more_false(vendor: VendorApi, workdir: Any) -> None:
     """Stripe-like: the last page carries a cursor but says `has_more: false`: nothing more is asked."""
     def route(query: dict[str, str], base: str) -> Answer:
@@ -511,6 +539,15 @@ def test_an_ignored_default_offset_is_retried_as_from(vendor: VendorApi, workdir
     assert len(warned) == 1, warned
     assert warned[0].startswith("vendor.yaml: API 'vendor', resource 'items': page 2 asked with ?offset= repeated page 1; the API honours ?from=")
     assert "set paginator.offset_param: from" in warned[0]
+
+
+def test_an_append_table_keeps_each_record_once_when_the_offset_is_retried_as_from(vendor: VendorApi, workdir: Any) -> None:
+    """The repeated page 2 is not loaded, nor the record the 0-based guess at a 1-based `from` repeats:
+    without a primary key to merge on, nothing would take them out again."""
+    vendor.routes["/tickets"] = _from_api(base=1)
+    run_listing(vendor, "/tickets", {"type": "offset", "limit": 3}, write_disposition="append")
+    assert sorted(row[0] for row in table_rows("vendor", "items", "id")) == [1, 2, 3, 4, 5, 6, 7]
+    assert "/tickets?limit=3&from=3" in vendor.paths("/tickets")
 
 
 def test_an_ignored_offset_on_a_single_record_tries_the_1_based_value(vendor: VendorApi, workdir: Any) -> None:
