@@ -130,6 +130,7 @@ def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool 
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
+    from restsync_dagster.extract.plan import resolve_plan
     from restsync_dagster.extract.source import compile_rest_api_config
     from restsync_dagster.load.destination import destination_for, duckdb_path
 
@@ -138,7 +139,7 @@ def plain_dlt_timed(api_name: str, resources: Sequence[str], dlt_defaults: bool 
 
         apply_dlt_defaults()  # restsync's dlt config keys: the same files, memory limits and workers
     api = shipped_api(api_name)
-    config = compile_rest_api_config(api)
+    config = compile_rest_api_config(resolve_plan(api))
     config["resources"] = [r for r in config["resources"] if r["name"] in set(resources)]
     name = f"plain_{api_name}"
     started = time.perf_counter()

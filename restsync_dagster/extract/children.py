@@ -9,7 +9,7 @@ each child row carries its parent's key as `_<parent>_<field>` (dlt's include_fr
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 from urllib.parse import quote
 
 import dlt
@@ -18,9 +18,12 @@ from dlt.extract import DltResource
 from dlt.sources.rest_api.config_setup import make_parent_key_name
 
 from restsync_dagster.config.errors import RestsyncError
-from restsync_dagster.config.model import ApiConfig, Resource
+from restsync_dagster.config.model import Resource
 from restsync_dagster.extract.resource_state import resource_state_of
 from restsync_dagster.http.pages import ListingRequests
+
+if TYPE_CHECKING:  # plan.py imports this module (compiled_data_selector)
+    from restsync_dagster.extract.plan import ApiPlan
 
 PARENT_MARK_KEY = "_dlt_load_id"
 _MARK_STATE_KEY = "parents_loaded_through"
@@ -79,7 +82,7 @@ def compiled_data_selector(resource: Resource) -> Optional[Any]:
 
 
 def child_resource(
-    api: ApiConfig, resource: Resource, parent: DltResource, requests: ListingRequests, hints: Mapping[str, Any]
+    plan: ApiPlan, resource: Resource, parent: DltResource, requests: ListingRequests, hints: Mapping[str, Any]
 ) -> DltResource:
     """A dlt transformer that fetches this child for every parent record it receives."""
     assert resource.endpoint.parent_ref is not None
@@ -92,7 +95,7 @@ def child_resource(
         values = jsonpath.find_values(field_path, parent_record)
         if not values or values[0] is None:
             raise MissingParentFieldError(
-                f"{api.source_file or api.name}: resource '{resource.name}': field 'endpoint.path' reads "
+                f"{plan.source_file or plan.name}: resource '{resource.name}': field 'endpoint.path' reads "
                 f"'{parent_field}' from each '{parent_name}' record, but a record has no such field "
                 f"(its fields: {sorted(parent_record)[:20]})"
             )
@@ -100,7 +103,7 @@ def child_resource(
         segment = path_segment(value)
         if segment is None:
             raise UnsafeParentValueError(
-                f"{api.source_file or api.name}: resource '{resource.name}': field 'endpoint.path': a '{parent_name}' "
+                f"{plan.source_file or plan.name}: resource '{resource.name}': field 'endpoint.path': a '{parent_name}' "
                 f"record has '{parent_field}' = {str(value)[:40]!r}, which would change the shape of the path "
                 f"({resource.endpoint.path}); no request was sent for it. Check that the API's '{parent_field}' "
                 "identifies the parent, or read another field"
@@ -117,14 +120,14 @@ def child_resource(
         batch = parents if isinstance(parents, list) else [parents]
         if not batch:  # a parent page with no records (the empty page that ends page-number paging)
             return
-        if api.child_concurrency == 1 or len(batch) == 1:
+        if plan.child_concurrency == 1 or len(batch) == 1:
             for record in batch:
                 rows = fetch_one(record)
                 if rows:
                     yield rows
         else:
-            workers = min(api.child_concurrency, len(batch))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}.{resource.name}") as pool:
+            workers = min(plan.child_concurrency, len(batch))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{plan.name}.{resource.name}") as pool:
                 for rows in pool.map(fetch_one, batch):
                     if rows:
                         yield rows

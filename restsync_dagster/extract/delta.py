@@ -27,9 +27,10 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Response
 
 from restsync_dagster.config.errors import RestsyncError
-from restsync_dagster.config.model import ApiConfig, Resource
+from restsync_dagster.config.model import Resource
 from restsync_dagster.config.redaction import REDACTOR
 from restsync_dagster.extract.children import compiled_data_selector
+from restsync_dagster.extract.plan import ApiPlan
 from restsync_dagster.extract.resource_state import resource_state_of
 from restsync_dagster.http.pages import ListingClient
 from restsync_dagster.http.session import ApiRequestError, ApiSession
@@ -65,7 +66,7 @@ class DeltaRound:
 
     def __init__(
         self,
-        api: ApiConfig,
+        plan: ApiPlan,
         resource: Resource,
         session: ApiSession,
         base_url: str,
@@ -75,11 +76,11 @@ class DeltaRound:
         hooks: Optional[dict[str, Any]] = None,
     ) -> None:
         assert resource.delta is not None
-        self.api, self.resource, self.delta = api, resource, resource.delta
-        self.where = f"{api.source_file or api.name}: resource '{resource.name}'"  # errors name file and resource
+        self.plan, self.resource, self.delta = plan, resource, resource.delta
+        self.where = f"{plan.source_file or plan.name}: resource '{resource.name}'"  # errors name file and resource
         self.session = session
         self.params = dict(params)  # the query of a round that starts from the delta path
-        self.client = ListingClient(base_url=base_url, headers=dict(headers), session=session, source_file=api.source_file)
+        self.client = ListingClient(base_url=base_url, headers=dict(headers), session=session, source_file=plan.source_file)
         self.make_paginator = make_paginator
         self.hooks = hooks or {}
         self.data_selector = compiled_data_selector(resource)
@@ -101,11 +102,11 @@ class DeltaRound:
         except ApiRequestError as exc:
             if link is None or exc.response is None or exc.response.status_code != EXPIRED_STATUS:
                 raise
-            log.warning("%s.%s: the delta link has expired (410); starting a new round", self.api.name, self.resource.name)
+            log.warning("%s.%s: the delta link has expired (410); starting a new round", self.plan.name, self.resource.name)
             self.restarted = True
             yield from self._follow(None, fresh)
         if self.next_link is None and self.session.stats.ignored > ignored_before:
-            log.warning("%s.%s: an ignored answer cut the delta round short; the next run starts from the same link", self.api.name, self.resource.name)
+            log.warning("%s.%s: an ignored answer cut the delta round short; the next run starts from the same link", self.plan.name, self.resource.name)
         elif self.next_link is None:
             raise MissingDeltaLinkError(
                 f"{self.where}: the last page of the delta round has no link at field 'delta.delta_link_path' "

@@ -17,17 +17,18 @@ from typing import Any, Iterator, Mapping, Optional
 import dlt
 from dlt.extract import DltResource
 
-from restsync_dagster.config.model import ApiConfig, Resource
+from restsync_dagster.config.model import Resource
 from restsync_dagster.extract.cursor_tracker import CursorRun
+from restsync_dagster.extract.plan import ApiPlan
 from restsync_dagster.http.pages import ListingRequests
 
 
 def listing_resource(
-    api: ApiConfig, resource: Resource, requests: ListingRequests, hints: Mapping[str, Any], track_cursor: bool
+    plan: ApiPlan, resource: Resource, requests: ListingRequests, hints: Mapping[str, Any], track_cursor: bool
 ) -> DltResource:
     """A dlt resource that pages through the resource's list (filtered by its cursor when tracked)."""
     incremental = resource.incremental if track_cursor else None
-    label = f"{api.source_file or api.name}: resource '{resource.name}'"
+    label = f"{plan.source_file or plan.name}: resource '{resource.name}'"
 
     def records() -> Iterator[list[Any]]:
         query: dict[str, Any] = {}

@@ -23,19 +23,11 @@ from restsync_dagster.config.cursor_values import (
 from restsync_dagster.config.errors import RestsyncError
 from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.config.redaction import REDACTOR, protect
-from restsync_dagster.config.settings import (
-    ResolvedClient,
-    resolve_client,
-    resolve_params,
-    secrets_of,
-)
-from restsync_dagster.extract.children import (
-    compiled_data_selector,
-    parent_key_column,
-    path_segment,
-)
+from restsync_dagster.config.settings import secrets_of
+from restsync_dagster.extract.children import parent_key_column, path_segment
 from restsync_dagster.extract.cursor_tracker import suggest_cursor_fields
-from restsync_dagster.http.auth import RenewingOAuth2, build_auth
+from restsync_dagster.extract.plan import ApiPlan, ResourcePlan, resolve_plan
+from restsync_dagster.http.auth import RenewingOAuth2
 from restsync_dagster.http.listing_guard import PaginationLoopError
 from restsync_dagster.http.pages import ListingClient
 from restsync_dagster.http.paginator_factory import build_paginator
@@ -75,7 +67,7 @@ class _Budget(Exception):
 @dataclass
 class _Context:
     api: ApiConfig
-    client: ResolvedClient
+    plan: ApiPlan  # the settings, resolved once for the whole probe
     auth: Any
     max_requests: int
 
@@ -85,10 +77,10 @@ class _Context:
 
 def probe_api(api: ApiConfig, resources: Sequence[str] = (), max_requests: int = DEFAULT_MAX_REQUESTS) -> list[ResourceProbe]:
     """Probe the named resources (default: every one); children are probed for one parent record."""
-    client = resolve_client(api)
-    protect(secrets_of(client))
-    auth = build_auth(api.name, client, api.error_handling)
-    context = _Context(api, client, auth, max_requests)
+    plan = resolve_plan(api)
+    protect(secrets_of(plan.client))
+    auth = plan.build_auth()
+    context = _Context(api, plan, auth, max_requests)
     wanted = set(resources) or {resource.name for resource in api.resources}
     unknown = wanted - {resource.name for resource in api.resources}
     if unknown:
@@ -132,15 +124,15 @@ def _probe_resource(
         if path_or_none is None:
             return report, []
         path = path_or_none
-    params, headers = resolve_params(api, resource)
+    planned = context.plan.resource(resource.name).resolved()
     session = ApiSession(
-        api.name, resource.name, context.client.base_url, context.auth, api.error_handling_for(resource),
-        api.client.allowed_hosts, read_ahead_pages=0,
+        api.name, resource.name, context.plan.client.base_url, context.auth, planned.error_handling,
+        context.plan.allowed_hosts, read_ahead_pages=0,
     )
     records: list[dict[str, Any]] = []
     try:
         with session:
-            listing = _Listing(context, resource, session, path, params, {**context.client.headers, **headers})
+            listing = _Listing(context, planned, session, path)
             records = _first_page(listing, report)
             if records is None:
                 return report, []
@@ -181,12 +173,14 @@ def _child_path(context: _Context, resource: Resource, parents: list[dict[str, A
 class _Listing:
     """Pages of one listing, each request counted against the resource's budget."""
 
-    def __init__(
-        self, context: _Context, resource: Resource, session: ApiSession, path: str, params: Mapping[str, Any], headers: Mapping[str, str]
-    ) -> None:
-        self.context, self.resource, self.session, self.path, self.params = context, resource, session, path, dict(params)
-        self.client = ListingClient(base_url=context.client.base_url, headers=dict(headers), session=session, source_file=context.api.source_file)
-        self.selector = compiled_data_selector(resource)
+    def __init__(self, context: _Context, planned: ResourcePlan, session: ApiSession, path: str) -> None:
+        self.context, self.resource, self.session, self.path, self.params = context, planned.model, session, path, dict(planned.params)
+        self.max_pages = planned.error_handling.max_pages
+        client = context.plan.client
+        self.client = ListingClient(
+            base_url=client.base_url, headers={**client.headers, **planned.headers}, session=session, source_file=context.api.source_file
+        )
+        self.selector = planned.data_selector
         self.pages: Optional[Iterator[Any]] = None
         self.paginator: Any = None
 
@@ -199,7 +193,7 @@ class _Listing:
         self.spend()
         paginator = build_paginator(
             self.resource.endpoint.paginator, label=f"API '{self.context.api.name}', resource '{self.resource.name}'",
-            max_pages=self.context.api.error_handling_for(self.resource).max_pages,
+            max_pages=self.max_pages,
         )
         pages = self.client.paginate(self.path, params={**self.params, **(extra or {})}, paginator=paginator, data_selector=self.selector)
         if extra is None:
@@ -239,7 +233,7 @@ def _first_page(listing: _Listing, report: ResourceProbe) -> Optional[list[dict[
 
 def _fix_for_status(context: _Context, resource: Resource, status: Optional[int]) -> str:
     if status in (401, 403):
-        variables = ", ".join(context.client.credential_variables) or f"SOURCES__{context.api.name.upper()}__..."
+        variables = ", ".join(context.plan.client.credential_variables) or f"SOURCES__{context.api.name.upper()}__..."
         return f"{context.api.source_file or context.api.name}: field 'client.auth': check {variables}"
     if status == 404:
         return f"{context.where(resource, 'endpoint.path')}: the path does not exist on this API (or client.base_url misses a prefix)"

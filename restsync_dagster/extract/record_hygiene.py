@@ -32,7 +32,8 @@ from typing import Any
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from restsync_dagster.config.errors import RestsyncError
-from restsync_dagster.config.model import ApiConfig, Resource
+from restsync_dagster.config.model import Resource
+from restsync_dagster.extract.plan import ApiPlan
 
 DLT_PREFIX = "_dlt_"
 RENAMED_PREFIX = "_api"  # `_dlt_id` -> `_api_dlt_id`
@@ -68,8 +69,8 @@ class RecordHygiene:
     """The map step of one resource: `__call__` returns the record safe to load, or raises
     RecordError (which fails this resource alone)."""
 
-    def __init__(self, api: ApiConfig, resource: Resource, check_primary_key: bool = True) -> None:
-        self.where = f"{api.source_file or api.name}: resource '{resource.name}'"
+    def __init__(self, plan: ApiPlan, resource: Resource, check_primary_key: bool = True) -> None:
+        self.where = f"{plan.source_file or plan.name}: resource '{resource.name}'"
         self.primary_key = resource.primary_key_columns if check_primary_key else ()
 
     def __call__(self, record: Any) -> Any:

@@ -17,23 +17,16 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 import dlt
 from dlt.extract import DltResource, DltSource
-from dlt.sources.rest_api.config_setup import create_response_hooks
 from requests.auth import AuthBase
 
 from restsync_dagster.config.model import ApiConfig, Resource
-from restsync_dagster.config.settings import (
-    ResolvedClient,
-    resolve_client,
-    resolve_params,
-)
-from restsync_dagster.extract.children import child_resource, compiled_data_selector
+from restsync_dagster.extract.children import child_resource
 from restsync_dagster.extract.delta import DeltaRound, delta_resource
 from restsync_dagster.extract.listing import listing_resource
+from restsync_dagster.extract.plan import ApiPlan, ResourcePlan, topological
 from restsync_dagster.extract.record_hygiene import RecordHygiene
-from restsync_dagster.http.auth import RenewingOAuth2, build_auth
+from restsync_dagster.http.auth import RenewingOAuth2
 from restsync_dagster.http.pages import ListingClient, ListingRequests
-from restsync_dagster.http.paginator_factory import build_paginator
-from restsync_dagster.http.ratelimit import budget_for
 from restsync_dagster.http.replay import ResponseReplay
 from restsync_dagster.http.session import ApiSession, RequestStats
 
@@ -89,18 +82,18 @@ def shape_source(api: ApiConfig) -> DltSource:
     # resources over empty lists, not functions: dlt inspects a function's signature for every
     # resource (~0.5 ms, a transformer ~1.4 ms), which adds up with 1,500 assets; parent edges
     # come from the config (the translator's deps), not from dlt transformers
-    resources = [dlt.resource([], **resource_hints(resource)) for resource in _topological(api)]
-    return _as_source(api, resources)
+    resources = [dlt.resource([], **resource_hints(resource)) for resource in topological(api)]
+    return _as_source(api.name, resources)
 
 
 def build_source(
-    api: ApiConfig,
+    plan: ApiPlan,
     selected: Iterable[str],
     stored_parents: Optional[Mapping[str, StoredRows]] = None,
-    client: Optional[ResolvedClient] = None,
     replay: Optional[ResponseReplay] = None,
 ) -> BuiltSource:
-    """A real source for the selected resources, plus the ancestors they need.
+    """A real source for the selected resources, plus the ancestors they need, from the run's plan
+    (plan.py: settings resolved once when the run started).
 
     `stored_parents` maps a parent that is not selected to a reader of its records in the
     destination; a needed parent missing from it is crawled live (without loading it). `replay`
@@ -108,56 +101,53 @@ def build_source(
     """
     selected = set(selected)
     stored_parents = stored_parents or {}
-    client = client or resolve_client(api)
-    auth = build_auth(api.name, client, api.error_handling)
-    needed = _with_ancestors(api, selected, stop_at=set(stored_parents) - selected)
+    auth = plan.build_auth()
+    needed = _with_ancestors(plan, selected, stop_at=set(stored_parents) - selected)
     sessions: list[ApiSession] = []
     rounds: list[DeltaRound] = []
     built: dict[str, DltResource] = {}
-    for resource in _topological(api):
+    for resource in plan.resources:
         if resource.name not in needed:
             continue
+        hints = resource_hints(resource.model)
         if resource.name in stored_parents and resource.name not in selected:
-            built[resource.name] = dlt.resource(stored_parents[resource.name], **resource_hints(resource))()
+            built[resource.name] = dlt.resource(stored_parents[resource.name], **hints)()
             continue
-        session = _session(api, resource, client, auth, replay)
+        session = _session(plan, resource, auth, replay)
         sessions.append(session)
-        if resource.parent is None and resource.delta is not None and resource.name in selected:
-            rounds.append(delta_round(api, resource, client, session))
-            built[resource.name] = delta_resource(rounds[-1], resource_hints(resource))
+        if resource.parent is None and resource.model.delta is not None and resource.name in selected:
+            rounds.append(delta_round(plan, resource, session))
+            built[resource.name] = delta_resource(rounds[-1], hints)
         elif resource.parent is None:
             # a delta resource crawled only to feed its children reads its whole list, as its rows
             # are not loaded: a delta round would give the children only the changed parents
-            built[resource.name] = _top_level_resource(api, resource, client, session, incremental=resource.name in selected)
+            built[resource.name] = _top_level_resource(plan, resource, session, incremental=resource.name in selected)
         else:
-            built[resource.name] = child_resource(
-                api, resource, built[resource.parent], _requests(api, resource, client, session), resource_hints(resource)
-            )
+            built[resource.name] = child_resource(plan, resource.model, built[resource.parent], _requests(plan, resource, session), hints)
     for name, built_resource in built.items():  # every resource fed by the API (record_hygiene.py)
         if name in selected or name not in stored_parents:
-            built_resource.add_map(RecordHygiene(api, api.resource(name), check_primary_key=name in selected))
-    source = _as_source(api, list(built.values())).with_resources(*sorted(selected))
+            built_resource.add_map(RecordHygiene(plan, plan.resource(name).model, check_primary_key=name in selected))
+    source = _as_source(plan.name, list(built.values())).with_resources(*sorted(selected))
     return BuiltSource(source=source, sessions=sessions, auth=auth, delta_rounds=rounds)
 
 
-def compile_endpoint(
-    api: ApiConfig, resource: Resource, params: Mapping[str, Any], headers: Mapping[str, str], incremental: bool = True
-) -> dict[str, Any]:
-    """One resource as a dlt rest_api endpoint resource dict.
+def compile_endpoint(plan: ResourcePlan, incremental: bool = True) -> dict[str, Any]:
+    """One resource as a dlt rest_api endpoint resource dict (raises the setting its query or headers miss).
 
     `incremental=False` compiles a resource that is crawled only to feed its children in this run:
     it must not read or move its own cursor, since its rows are not loaded.
     """
+    plan = plan.resolved()
+    resource = plan.model
     endpoint: dict[str, Any] = {
         "path": resource.endpoint.path,
-        "params": dict(params),
-        "paginator": _paginator(api, resource),
+        "params": dict(plan.params),
+        "paginator": plan.make_paginator(),
     }
-    if headers:
-        endpoint["headers"] = dict(headers)
-    data_selector = compiled_data_selector(resource)
-    if data_selector is not None:
-        endpoint["data_selector"] = data_selector
+    if plan.headers:
+        endpoint["headers"] = dict(plan.headers)
+    if plan.data_selector is not None:
+        endpoint["data_selector"] = plan.data_selector
     if incremental and resource.incremental is not None:
         endpoint["incremental"] = {
             "start_param": resource.incremental.param,
@@ -166,105 +156,72 @@ def compile_endpoint(
         }
         if resource.incremental.lag_seconds:
             endpoint["incremental"]["lag"] = resource.incremental.lag_seconds
-    ignore = api.error_handling_for(resource).ignore_statuses
+    ignore = plan.error_handling.ignore_statuses
     if ignore:
         endpoint["response_actions"] = [{"status_code": status, "action": "ignore"} for status in ignore]
     return {**resource_hints(resource), "endpoint": endpoint}
 
 
-def compile_rest_api_config(api: ApiConfig, client: Optional[ResolvedClient] = None) -> dict[str, Any]:
-    """The whole API as a plain dlt RESTAPIConfig (for running it through dlt alone)."""
-    client = client or resolve_client(api)
-    resources = []
-    for resource in api.resources:
-        params, headers = resolve_params(api, resource)
-        resources.append(compile_endpoint(api, resource, params, headers))
-    session = _session(api, api.resources[0], client, build_auth(api.name, client, api.error_handling))
-    return {"client": {"base_url": client.base_url, "session": session, "headers": dict(client.headers)}, "resources": resources}
+def compile_rest_api_config(plan: ApiPlan) -> dict[str, Any]:
+    """The whole API as a plain dlt RESTAPIConfig (for running it through dlt alone), parents first."""
+    resources = [compile_endpoint(resource) for resource in plan.resources]
+    session = _session(plan, plan.resources[0], plan.build_auth())
+    return {"client": {"base_url": plan.client.base_url, "session": session, "headers": dict(plan.client.headers)}, "resources": resources}
 
 
-def _top_level_resource(
-    api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, incremental: bool
-) -> DltResource:
+def _top_level_resource(plan: ApiPlan, resource: ResourcePlan, session: ApiSession, incremental: bool) -> DltResource:
     """The resource's listing; `incremental=False`: crawled only to feed its children, its cursor untouched."""
-    return listing_resource(api, resource, _requests(api, resource, client, session), resource_hints(resource), track_cursor=incremental)
+    return listing_resource(plan, resource.model, _requests(plan, resource, session), resource_hints(resource.model), track_cursor=incremental)
 
 
-def _requests(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> ListingRequests:
-    """How the resource's listings are requested in this run, its params and headers resolved once."""
-    params, headers = resolve_params(api, resource)
+def _requests(plan: ApiPlan, resource: ResourcePlan, session: ApiSession) -> ListingRequests:
+    """How the resource's listings are requested over `session`, from its plan (raises the setting it misses)."""
+    resource = resource.resolved()
     return ListingRequests(
-        client=ListingClient(base_url=client.base_url, headers={**client.headers, **headers}, session=session, source_file=api.source_file),
-        params=params,
-        hooks=_hooks(api, resource),
-        make_paginator=lambda: _paginator(api, resource),
-        data_selector=compiled_data_selector(resource),
+        client=ListingClient(
+            base_url=plan.client.base_url, headers={**plan.client.headers, **resource.headers}, session=session, source_file=plan.source_file
+        ),
+        params=resource.params,
+        hooks=resource.hooks,
+        make_paginator=resource.make_paginator,
+        data_selector=resource.data_selector,
     )
 
 
-def delta_round(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession) -> DeltaRound:
-    """A delta round of the resource over `session`, paged and hooked as its config says."""
-    params, headers = resolve_params(api, resource)
+def delta_round(plan: ApiPlan, resource: ResourcePlan, session: ApiSession) -> DeltaRound:
+    """A delta round of the resource over `session`, paged and hooked as its plan says (raises the setting it misses)."""
+    resource = resource.resolved()
     return DeltaRound(
-        api, resource, session, client.base_url, {**client.headers, **headers}, params,
-        make_paginator=lambda: _paginator(api, resource), hooks=_hooks(api, resource),
+        plan, resource.model, session, plan.client.base_url, {**plan.client.headers, **resource.headers}, resource.params,
+        make_paginator=resource.make_paginator, hooks=resource.hooks,
     )
 
 
-def _session(api: ApiConfig, resource: Resource, client: ResolvedClient, auth: Any, replay: Optional[ResponseReplay] = None) -> ApiSession:
+def _session(plan: ApiPlan, resource: ResourcePlan, auth: Any, replay: Optional[ResponseReplay] = None) -> ApiSession:
     return ApiSession(
-        api_name=api.name,
+        api_name=plan.name,
         resource_name=resource.name,
-        base_url=client.base_url,
+        base_url=plan.client.base_url,
         auth=auth,
-        handling=api.error_handling_for(resource),
-        allowed_hosts=api.client.allowed_hosts,
-        pool_size=api.child_concurrency + api.client.read_ahead_pages + 4,
-        budget=budget_for(api.name, api.client.rate_limit),
-        read_ahead_pages=api.client.read_ahead_pages,
+        handling=resource.error_handling,
+        allowed_hosts=plan.allowed_hosts,
+        pool_size=plan.child_concurrency + plan.read_ahead_pages + 4,
+        budget=plan.budget,
+        read_ahead_pages=plan.read_ahead_pages,
         replay=replay,
     )
 
 
-def _paginator(api: ApiConfig, resource: Resource) -> Any:
-    return build_paginator(
-        resource.endpoint.paginator,
-        label=f"{api.source_file}: API '{api.name}', resource '{resource.name}'" if api.source_file else f"API '{api.name}', resource '{resource.name}'",
-        max_pages=api.error_handling_for(resource).max_pages,
-    )
-
-
-def _hooks(api: ApiConfig, resource: Resource) -> Optional[dict[str, Any]]:
-    ignore = api.error_handling_for(resource).ignore_statuses
-    return create_response_hooks([{"status_code": s, "action": "ignore"} for s in ignore]) if ignore else None
-
-
-def _with_ancestors(api: ApiConfig, names: set[str], stop_at: set[str]) -> set[str]:
+def _with_ancestors(plan: ApiPlan, names: set[str], stop_at: set[str]) -> set[str]:
     """The selected resources plus every parent needed to feed them, up to stored parents."""
     needed = set(names)
     for name in names:
-        parent = api.resource(name).parent
-        while parent is not None:
+        for parent in plan.ancestors(name):
             needed.add(parent)
             if parent in stop_at:
                 break
-            parent = api.resource(parent).parent
     return needed
 
 
-def _topological(api: ApiConfig) -> list[Resource]:
-    """Parents before children (config validation guarantees the graph is acyclic)."""
-    ordered: list[Resource] = []
-    placed: set[str] = set()
-    pending = list(api.resources)
-    while pending:
-        for resource in list(pending):
-            if resource.parent is None or resource.parent in placed:
-                ordered.append(resource)
-                placed.add(resource.name)
-                pending.remove(resource)
-    return ordered
-
-
-def _as_source(api: ApiConfig, resources: list[DltResource]) -> DltSource:
-    return DltSource.from_data(dlt.Schema(api.name), section=api.name, data=resources)
+def _as_source(api_name: str, resources: list[DltResource]) -> DltSource:
+    return DltSource.from_data(dlt.Schema(api_name), section=api_name, data=resources)

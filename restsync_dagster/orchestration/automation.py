@@ -46,18 +46,14 @@ from restsync_dagster.config.cursor_values import (
     parse_cursor,
 )
 from restsync_dagster.config.model import ApiConfig, Resource
-from restsync_dagster.config.settings import (
-    ResolvedClient,
-    resolve_client,
-    resolve_params,
-)
 from restsync_dagster.extract.cursor_tracker import suggest_cursor_fields
 from restsync_dagster.extract.delta import count_changes
 from restsync_dagster.extract.incremental_state import cursor_of
+from restsync_dagster.extract.plan import ApiPlan, ResourcePlan, resolve_plan
 from restsync_dagster.extract.source import delta_round
-from restsync_dagster.http.auth import RenewingOAuth2, build_auth
+from restsync_dagster.http.auth import RenewingOAuth2
 from restsync_dagster.http.session import ApiSession
-from restsync_dagster.load.destination import make_pipeline
+from restsync_dagster.load.destination import committed_state
 from restsync_dagster.orchestration.runner import FULL_REFRESH_TAG
 
 API_TAG = "restsync/api"
@@ -147,13 +143,15 @@ def probe_query(resource: Resource, known: Optional[CursorValue]) -> dict[str, A
     return query
 
 
-def probe_records(api: ApiConfig, resource: Resource, session: ApiSession, base_url: str, known: Optional[CursorValue]) -> ProbeAnswer:
-    """The probe's answer: the cursor of every record it returned (none: an empty list)."""
+def probe_records(planned: ResourcePlan, session: ApiSession, base_url: str, known: Optional[CursorValue]) -> ProbeAnswer:
+    """The probe's answer: the cursor of every record it returned (none: an empty list); raises the
+    setting the resource's query or headers miss."""
+    planned = planned.resolved()
+    resource = planned.model
     inc = resource.incremental
     assert inc is not None
-    params, headers = resolve_params(api, resource)
     query = probe_query(resource, known)
-    response = session.get(f"{base_url}/{resource.endpoint.path.lstrip('/')}", params={**params, **query}, headers=headers)
+    response = session.get(f"{base_url}/{resource.endpoint.path.lstrip('/')}", params={**planned.params, **query}, headers=dict(planned.headers))
     payload = response.json() if response.content else None
     records = jsonpath.find_values(resource.endpoint.data_selector, payload) if resource.endpoint.data_selector else payload
     if records and isinstance(records[0], list):
@@ -171,9 +169,8 @@ def loaded_cursor(api: ApiConfig, resource: Resource) -> Optional[Any]:
     """The cursor the last committed run reached, from the pipeline's local state (no destination
     query: a run may hold the DuckDB file); None when unknown."""
     assert resource.incremental is not None
-    try:
-        state = make_pipeline(api.name).state
-    except Exception:  # noqa: BLE001 - no local pipeline yet
+    state = committed_state(api.name)  # never dlt.pipeline(): it would recreate a first run's folder
+    if state is None:
         return None
     return cursor_of(state, api.name, resource.name, resource.incremental.cursor_path)
 
@@ -201,19 +198,21 @@ class Changes(NamedTuple):
 
 def evaluate_changes(api: ApiConfig, cursor: dict[str, Any]) -> Changes:
     """What changed, from one probe per top-level resource that tracks changes."""
-    client = resolve_client(api)
-    auth = build_auth(api.name, client, api.error_handling)
+    plan = resolve_plan(api)  # the tick's settings, resolved once (plan.py)
+    auth = plan.build_auth()
+    base_url = plan.client.base_url
     result = Changes(set(), dict(cursor), [], set())
     try:
         for resource in api.resources:
             if not resource.tracks_changes or resource.parent is not None:
                 continue
-            with ApiSession(api.name, resource.name, client.base_url, auth, api.error_handling_for(resource), api.client.allowed_hosts) as session:
+            planned = plan.resource(resource.name)
+            with ApiSession(api.name, resource.name, base_url, auth, planned.error_handling, plan.allowed_hosts) as session:
                 if resource.delta is not None:
-                    is_changed, result.cursor[resource.name], note = _probe_delta(api, resource, client, session, cursor.get(resource.name))
+                    is_changed, result.cursor[resource.name], note = _probe_delta(plan, planned, session, cursor.get(resource.name))
                     blind = False
                 else:
-                    is_changed, result.cursor[resource.name], note, blind = _probe_cursor(api, resource, client, session, cursor.get(resource.name))
+                    is_changed, result.cursor[resource.name], note, blind = _probe_cursor(api, planned, base_url, session, cursor.get(resource.name))
             if is_changed:
                 result.changed.add(resource.name)
             if blind:
@@ -229,7 +228,7 @@ Probe = tuple[bool, Optional[str], str]  # (changed, the sensor's new cursor for
 CursorProbe = tuple[bool, Any, str, bool]  # ... and whether the probe could not tell (run every tick)
 
 
-def _probe_cursor(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Any) -> CursorProbe:
+def _probe_cursor(api: ApiConfig, planned: ResourcePlan, base_url: str, session: ApiSession, seen: Any) -> CursorProbe:
     """Changed when a record the probe returned is newer than the newest one seen or loaded before.
 
     The probe is filtered on that cursor and every record it returns is read. "Nothing newer" is
@@ -237,6 +236,7 @@ def _probe_cursor(api: ApiConfig, resource: Resource, client: ResolvedClient, se
     makes it) or the sort visibly held (see `_doubt`). Otherwise (the API ignores both), or when no
     record carries the cursor field, the sensor cannot tell: the resource is run every tick and
     the note says which config field to fix. The sensor's cursor only moves to a value it read."""
+    resource = planned.model
     inc = resource.incremental
     assert inc is not None
     fmt, path, interval = inc.format, inc.cursor_path, api.sensor.minimum_interval_seconds
@@ -246,7 +246,7 @@ def _probe_cursor(api: ApiConfig, resource: Resource, client: ResolvedClient, se
     known = parse_cursor(known_raw, fmt)
     if known is None:
         known_raw = None  # a value that is no cursor counts as never seen
-    answer = probe_records(api, resource, session, client.base_url, known)
+    answer = probe_records(planned, session, base_url, known)
     read = [(raw, value) for raw, value in ((raw, parse_cursor(raw, fmt)) for raw in answer.raws) if value is not None]
     if not answer.raws:
         sent = f" ({inc.param}={answer.sent})" if answer.sent is not None else ""
@@ -319,13 +319,13 @@ def _missing_cursor(path: str, answer: ProbeAnswer) -> str:
     return f"field 'incremental.cursor_path': none of the {len(answer.raws)} records its probe returned has '{path}'; {hint}"
 
 
-def _probe_delta(api: ApiConfig, resource: Resource, client: ResolvedClient, session: ApiSession, seen: Optional[str]) -> Probe:
+def _probe_delta(plan: ApiPlan, planned: ResourcePlan, session: ApiSession, seen: Optional[str]) -> Probe:
     """Changed when the delta since the sensor's own link (first time: from now) has entries.
 
     A cursor value that is no link (the resource tracked a cursor before) counts as never checked;
     an expired link starts watching from now and counts as changed (the gap is unknown)."""
     seen = seen if seen and seen.startswith(("http://", "https://")) else None
-    round_ = delta_round(api, resource, client, session)
+    round_ = delta_round(plan, planned, session)
     changes = count_changes(round_, seen)
     if round_.next_link is None:  # an answer the config ignores (e.g. 403) cut the round short
         return False, seen, "its delta answered a status error_handling.ignore_statuses skips; nothing to compare"

@@ -17,17 +17,12 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from pydantic import Field
 
-from restsync_dagster.config.errors import SettingError
 from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.config.redaction import REDACTOR, protect, redact_event
-from restsync_dagster.config.settings import (
-    ResolvedClient,
-    resolve_client,
-    resolve_params,
-    secrets_of,
-)
+from restsync_dagster.config.settings import secrets_of
 from restsync_dagster.extract.children import PARENT_MARK_KEY, parent_mark
 from restsync_dagster.extract.incremental_state import observed_of, warnings_of
+from restsync_dagster.extract.plan import ApiPlan, resolve_plan
 from restsync_dagster.extract.source import StoredRows, build_source
 from restsync_dagster.http.replay import ResponseReplay
 from restsync_dagster.http.session import RequestStats
@@ -92,20 +87,20 @@ def _run_api(
 ) -> Iterator[Any]:
     apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
     selected = {key.path[-1] for key in context.selected_asset_keys}
-    client = resolve_client(api)
-    protect(secrets_of(client))
-    runnable, failed = _resolvable(api, selected)
+    plan = resolve_plan(api)  # every setting of the run, resolved once (plan.py)
+    protect(secrets_of(plan.client))
+    runnable, failed = _resolvable(plan, selected)
     full_refresh = bool(options and options.full_refresh) or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
     skipped: set[str] = set()  # children of a failed parent
     replay = ResponseReplay()  # a phase extracted again without its culprit reads its answers from here
     try:
         for phase in phases(api, runnable):
-            skipped |= {name for name in phase if _has_failed_ancestor(api, name, failed)}
+            skipped |= {name for name in phase if any(parent in failed for parent in plan.ancestors(name))}
             phase = phase - skipped
             replay.recording = len(phase) > 1  # a phase of one resource is never extracted again
             while phase:
                 try:
-                    yield from _run_phase(context, dlt_resource, api, translator, client, phase, full_refresh, replay)
+                    yield from _run_phase(context, dlt_resource, api, translator, plan, phase, full_refresh, replay)
                     break
                 except Exception as exc:  # noqa: BLE001 - attributed to one resource below, or re-raised
                     culprit = failed_resource(exc, phase)
@@ -124,15 +119,6 @@ def _run_api(
         replay.close()
     if failed:
         raise resources_failed(api, failed, skipped | (selected - runnable - set(failed)), len(selected))
-
-
-def _has_failed_ancestor(api: ApiConfig, name: str, failed: Mapping[str, Exception]) -> bool:
-    parent = api.resource(name).parent
-    while parent is not None:
-        if parent in failed:
-            return True
-        parent = api.resource(parent).parent
-    return False
 
 
 def failed_resource(exc: BaseException, names: set[str]) -> Optional[str]:
@@ -179,14 +165,14 @@ def _run_phase(
     dlt_resource: DagsterDltResource,
     api: ApiConfig,
     translator: DagsterDltTranslator,
-    client: ResolvedClient,
+    plan: ApiPlan,
     names: set[str],
     full_refresh: bool,
     replay: Optional[ResponseReplay] = None,
 ) -> Iterator[Any]:
     with frozen_heap(), run_pipeline(api.name) as pipeline:
         stored = stored_parent_readers(api, pipeline, names, full_refresh)
-        built = build_source(api, names, stored_parents=stored, client=client, replay=replay)
+        built = build_source(plan, names, stored_parents=stored, replay=replay)
         context.log.info(
             f"{api.name}: extracting {sorted(names)}" + (f"; parent keys from the destination: {sorted(stored)}" if stored else "")
         )
@@ -210,21 +196,14 @@ def _run_phase(
         yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration, built.removed)
 
 
-def _resolvable(api: ApiConfig, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
-    """Resources whose settings resolve; a missing setting fails only that resource (and its children)."""
+def _resolvable(plan: ApiPlan, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
+    """Resources whose settings resolved; a missing setting fails only that resource (and its children)."""
     unresolved: dict[str, Exception] = {}
     for name in selected:
-        try:
-            resolve_params(api, api.resource(name))
-        except SettingError as exc:
-            unresolved[name] = exc
-    runnable = set()
-    for name in selected - set(unresolved):
-        parent = api.resource(name).parent
-        while parent is not None and parent not in unresolved:
-            parent = api.resource(parent).parent
-        if parent is None:
-            runnable.add(name)
+        problem = plan.resource(name).problem
+        if problem is not None:
+            unresolved[name] = problem
+    runnable = {name for name in selected - set(unresolved) if not any(parent in unresolved for parent in plan.ancestors(name))}
     return runnable, unresolved
 
 

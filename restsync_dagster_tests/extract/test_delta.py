@@ -14,8 +14,8 @@ from dagster import SensorDefinition, build_sensor_context
 
 from restsync_dagster.config.errors import ConfigErrors
 from restsync_dagster.config.loading import load_api_config
-from restsync_dagster.config.settings import resolve_client
 from restsync_dagster.extract.delta import DELETED_COLUMN, DeltaRound
+from restsync_dagster.extract.plan import resolve_plan
 from restsync_dagster.extract.source import delta_round
 from restsync_dagster.http.session import ApiSession
 from restsync_dagster.orchestration.automation import api_job, change_sensor
@@ -52,10 +52,9 @@ def directory_sensor() -> SensorDefinition:
 @contextmanager
 def users_round() -> Iterator[DeltaRound]:
     """A delta round of the shipped directory's users, over a session closed afterwards."""
-    api = shipped("directory")
-    client = resolve_client(api)
-    with ApiSession(api.name, "users", client.base_url, None, api.error_handling) as session:
-        yield delta_round(api, api.resource("users"), client, session)
+    plan = resolve_plan(shipped("directory"))
+    with ApiSession(plan.name, "users", plan.client.base_url, None, plan.error_handling) as session:
+        yield delta_round(plan, plan.resource("users"), session)
 
 
 def refusal_of(tmp_path: Path, users_lines: str) -> str:

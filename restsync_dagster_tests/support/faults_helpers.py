@@ -89,11 +89,12 @@ def assert_exact(sim: Simulator, api: str, resource: str) -> None:
 def die_before_load(api: ApiConfig, resources: set[str]) -> None:
     """What a run that extracts and normalizes, then dies before loading, leaves behind: its
     cursors (or delta links) moved only in the local state, a normalized package never loaded."""
+    from restsync_dagster.extract.plan import resolve_plan
     from restsync_dagster.extract.source import build_source
     from restsync_dagster.load.destination import make_pipeline
 
     pipeline = make_pipeline(api.name)
     pipeline.sync_destination()
-    pipeline.extract(build_source(api, resources).source)
+    pipeline.extract(build_source(resolve_plan(api), resources).source)
     pipeline.normalize()
     assert pipeline.list_normalized_load_packages()
