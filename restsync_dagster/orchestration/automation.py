@@ -37,6 +37,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 from dlt.common import jsonpath
+from dlt.sources.helpers.rest_client.detector import find_response_page_data
 
 from restsync_dagster.config.cursor_values import (
     CursorFormatError,
@@ -153,16 +154,28 @@ def probe_records(planned: ResourcePlan, session: ApiSession, base_url: str, kno
     query = probe_query(resource, known)
     response = session.get(f"{base_url}/{resource.endpoint.path.lstrip('/')}", params={**planned.params, **query}, headers=dict(planned.headers))
     payload = response.json() if response.content else None
-    records = jsonpath.find_values(resource.endpoint.data_selector, payload) if resource.endpoint.data_selector else payload
-    if records and isinstance(records[0], list):
-        records = records[0]
-    if not isinstance(records, list):
-        records = []
+    records = _records_of(payload, resource.endpoint.data_selector)
     records = [r for r in records if isinstance(r, Mapping)]
     raws = [values[0] if values else None for values in (jsonpath.find_values(inc.cursor_path, r) for r in records)]
     sample = next((r for r, raw in zip(records, raws) if raw is None), records[0] if records else None)
     sizes = [int(query[name]) for name in PAGE_SIZE_PARAMS if str(query.get(name, "")).isdigit()]
     return ProbeAnswer(raws=raws, sent=query.get(inc.param), asked=min(sizes) if sizes else None, sample=sample)
+
+
+def _records_of(payload: Any, data_selector: Optional[str]) -> list[Any]:
+    """The records of a probe's answer, found as the listing finds them (`pages.ListingClient`):
+    at the data selector, or without one where dlt detects the page data (`find_response_page_data`:
+    a bare list, the list in an envelope such as `{"data": [...]}`, a single object as one record)."""
+    if payload is None:
+        return []
+    if data_selector:
+        values = jsonpath.find_values(data_selector, payload)
+        data = values[0] if len(values) == 1 else values
+    else:
+        _, data = find_response_page_data(payload)
+    if isinstance(data, list):
+        return data
+    return [data] if isinstance(data, Mapping) else []
 
 
 def loaded_cursor(api: ApiConfig, resource: Resource) -> Optional[Any]:
