@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any, Optional
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional, Union
 
 from restsync_dagster.simulator.auth import DEFAULT_CREDENTIALS
+from restsync_dagster.simulator.apis import parse_moment
 from restsync_dagster.simulator.catalog import APIS, DEMO_EMAIL
+from restsync_dagster.simulator.data import BASE_END, BASE_SPAN, EARLIEST, history_start
 from restsync_dagster.simulator.delta import DELTA_APIS
 from restsync_dagster.simulator.flavours import Flavour, flavour_names, flavours_for
-from restsync_dagster.simulator.server import FAULT_KINDS, PERSISTENT_FAULTS, TOKEN_PATHS, SimulatorState, make_server
+from restsync_dagster.simulator.server import FAULT_KINDS, PERSISTENT_FAULTS, TOKEN_PATHS, SimulatorState, check_fault, make_server
 from restsync_dagster.simulator.store import Store
 
 DEFAULT_PORT, DEFAULT_LOGIN_PORT = 8765, 8766
 DEFAULT_SCOPE = "api://restsync-simulator/.default"
+DEFAULT_HISTORY_DAYS = BASE_SPAN.days  # 730
+Moment = Union[datetime, str]  # a datetime (naive: UTC) or an ISO 8601 / epoch text
 
 __all__ = ["Simulator", "DEFAULT_CREDENTIALS", "DEFAULT_PORT", "DEFAULT_LOGIN_PORT", "flavour_names"]
 
@@ -28,7 +33,11 @@ class Simulator:
     """The five APIs on 127.0.0.1: `port` for the APIs, `login_port` for the directory's token host.
 
     `flavors` picks, per API, a real vendor's way of answering instead of the default one the shipped
-    configs describe (`{"ticket_desk": "zoho"}`; `flavours.py` lists them)."""
+    configs describe (`{"ticket_desk": "zoho"}`; `flavours.py` lists them).
+
+    `history_days` is how far back the generated records' created/updated timestamps reach (730 by
+    default; e.g. 1095 for three years): the history always ends at BASE_END (2025-12-31), so a longer
+    one starts earlier; records stay generated on demand (a million cost no memory)."""
 
     def __init__(
         self,
@@ -44,13 +53,16 @@ class Simulator:
         host: str = "127.0.0.1",
         pad_bytes: int = 0,
         flavors: Optional[dict[str, str]] = None,
+        history_days: float = DEFAULT_HISTORY_DAYS,
     ) -> None:
+        if not history_days > 0:
+            raise ValueError(f"history_days must be positive, not {history_days!r}")
         merged = copy.deepcopy(DEFAULT_CREDENTIALS)
         for api, values in (credentials or {}).items():
             merged[api].update(values)
         self.credentials = merged
         self.host = host
-        self.store = Store(seed=seed, scale=scale, counts=counts, pad_bytes=pad_bytes)
+        self.store = Store(seed=seed, scale=scale, counts=counts, pad_bytes=pad_bytes, span=timedelta(days=history_days))
         self.flavours: dict[str, Flavour] = flavours_for(flavors, APIS)
         self.state = SimulatorState(self.store, merged, token_ttl_seconds, latency_ms, rate_limit_per_second, self.flavours)
         self._api_server = make_server(self.state, host, port, login_host=False)
@@ -121,6 +133,25 @@ class Simulator:
         flavour, spec = self.flavours[api], self.store.resource(api, resource).spec
         return [flavour.record(spec, r) for r in flavour.listed(spec, self.store.records(api, resource))]
 
+    @property
+    def history(self) -> tuple[datetime, datetime]:
+        """The first and last generated updated timestamps' bounds: [start, end) of the base history."""
+        return history_start(self.store.span), BASE_END
+
+    def records_between(self, api: str, resource: str, start: Optional[Moment], end: Optional[Moment]) -> list[dict[str, Any]]:
+        """The records of a top-level resource, as served now in its flavour, whose updated timestamp is
+        in [start, end) (start inclusive, end exclusive; None: open), oldest updated first: what a
+        window request of every range filter returns (where the listing hides records, those of its
+        complete listing, as `records`). Reads only the window (two binary searches), so a million-record
+        resource answers a window quickly; updated and inserted records count with their new timestamp."""
+        flavour, data = self.flavours[api], self.store.resource(api, resource)
+        if data.spec.parent is not None:
+            raise ValueError(f"{api}.{resource} is a child resource: it has no updated window")
+        since, until = (_moment(m) for m in (start, end))
+        view = data.view(since=since or EARLIEST, until=until)
+        rows = [r for r in (data.record(n) for n in view.slice(0, len(view))) if r is not None]
+        return [flavour.record(data.spec, r) for r in flavour.listed(data.spec, rows)]
+
     def children_by_parent(self, api: str, resource: str) -> dict[Any, list[dict[str, Any]]]:
         """Child records per parent id, as served in the API's flavour."""
         flavour, spec = self.flavours[api], self.store.resource(api, resource).spec
@@ -172,12 +203,29 @@ class Simulator:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
         if count is None:
             count = -1 if kind in PERSISTENT_FAULTS else 1
+        check_fault(kind, params)
         return self.state.add_fault(api, kind, resource, count, params)
 
     def clear_faults(self) -> None:
         with self.state.fault_lock:
             self.state.faults.clear()
 
+    def fail_window(self, api: str, resource: Optional[str], since: Moment, status: Optional[int] = None, count: int = -1, **params: Any) -> int:
+        """`window_fail` for short: the requests whose window holds `since` answer `status` (500 by
+        default; until cleared unless `count`); `seconds=N` makes them hang N seconds, then be served
+        (or answer `status` when it is given too). `match="start"`: only windows starting at `since`."""
+        instant = _moment(since)
+        params = {"since": instant.isoformat() if instant else since, **params}
+        if status is not None:
+            params["status"] = status
+        return self.inject_fault(api, "window_fail", resource, count=count, **params)
+
     @property
     def tokens_issued(self) -> int:
         return self.state.tokens.issued
+
+
+def _moment(value: Optional[Moment]) -> Optional[datetime]:
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return parse_moment(value)

@@ -9,7 +9,7 @@ import threading
 from typing import Optional, Sequence
 from urllib.parse import parse_qsl
 
-from restsync_dagster.simulator import DEFAULT_LOGIN_PORT, DEFAULT_PORT, Simulator
+from restsync_dagster.simulator import DEFAULT_HISTORY_DAYS, DEFAULT_LOGIN_PORT, DEFAULT_PORT, Simulator
 from restsync_dagster.simulator.catalog import APIS
 from restsync_dagster.simulator.flavours import flavour_names, flavours_for
 
@@ -25,6 +25,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--token-ttl", type=int, default=3600)
     parser.add_argument("--rate-limit", type=float, default=0, help="requests per second per API (0: none)")
     parser.add_argument("--count", action="append", default=[], metavar="API.RESOURCE=N")
+    parser.add_argument(
+        "--history-days", type=float, default=DEFAULT_HISTORY_DAYS, metavar="DAYS",
+        help=f"how far back records' created/updated timestamps reach, ending 2025-12-31 (default {DEFAULT_HISTORY_DAYS}; "
+        "e.g. 1095 for three years of history to backfill)",
+    )
     parser.add_argument("--pad-bytes", type=int, default=0, help="add a filler field of N characters to every record")
     parser.add_argument("--mutate-every", type=float, default=0, metavar="SECONDS")
     parser.add_argument("--mutate-fraction", type=float, default=0.01)
@@ -77,11 +82,15 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
     sim = Simulator(
         port=args.port, login_port=args.login_port, seed=args.seed, scale=args.scale, latency_ms=args.latency_ms,
         counts=counts, token_ttl_seconds=args.token_ttl, rate_limit_per_second=args.rate_limit or None, host=args.host,
-        pad_bytes=args.pad_bytes, flavors=flavors,
+        pad_bytes=args.pad_bytes, flavors=flavors, history_days=args.history_days,
     ).start()
     for spec in args.fault:
         api, kind, resource, count, params = parse_fault(spec)
-        sim.inject_fault(api, kind, resource=resource, count=count, **params)
+        try:
+            sim.inject_fault(api, kind, resource=resource, count=count, **params)
+        except ValueError as exc:
+            sim.stop()
+            raise SystemExit(f"--fault {spec!r}: {exc}") from None
     if args.mutate_every:
         sim.start_mutator(args.mutate_every, args.mutate_fraction)
     print(f"simulator listening on http://{args.host}:{sim.port} (login host :{sim.login_port})", flush=True)

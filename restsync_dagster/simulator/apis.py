@@ -8,6 +8,7 @@ link, body cursor, offset/limit).
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -75,9 +76,11 @@ class Style:
 
     page: Callable[[dict[str, str]], Page]
     body: Callable[[Listing], tuple[Any, dict[str, str]]]
-    since: Callable[[str, dict[str, str]], Optional[str]]  # (resource, query) -> iso or None
+    since: Callable[[str, dict[str, str]], Optional[str]]  # (resource, query) -> iso or None: updated at or after
     descending: Callable[[dict[str, str]], Optional[bool]]  # None: no sort asked
     single_page: frozenset[str] = field(default_factory=frozenset)
+    # (resource, query) -> iso or None: updated strictly before (the bounded window's end, exclusive)
+    until: Callable[[str, dict[str, str]], Optional[str]] = lambda resource, q: None
 
 
 # --- shared_inbox: HAL --------------------------------------------------------------------------
@@ -178,16 +181,83 @@ def _param(names: dict[str, str]) -> Callable[[str, dict[str, str]], Optional[st
     return lambda resource, q: q.get(names[resource]) if resource in names else None
 
 
+# --- bounded windows in the vendors' own search forms ------------------------------------------------
+# Help Scout's search syntax on conversations and customers: `query=(modifiedAt:[<from> TO <to>])`,
+# `*` for an open end (developer.helpscout.com, conversations list: `query`); other search terms are
+# not simulated and are ignored
+HS_RANGE = re.compile(r"modifiedAt\s*:\s*[\[{]\s*(\S+?)\s+TO\s+(\S+?)\s*[\]}]")
+HS_SEARCHABLE = ("conversations", "customers")
+
+
+def helpscout_range(query: dict[str, str]) -> tuple[Optional[str], Optional[str]]:
+    """(from, to) of a `modifiedAt:[from TO to]` term in `query` (None for `*` or no term); a
+    `modifiedAt` term that is not such a range is refused (400), as Help Scout refuses bad syntax."""
+    text = query.get("query") or ""
+    if "modifiedAt" not in text:
+        return None, None
+    found = HS_RANGE.search(text)
+    if found is None:
+        raise ValueError(f"invalid search query {text!r}: expected modifiedAt:[<from> TO <to>] (* for an open end)")
+    ends = [value.strip("'\"") for value in found.groups()]
+    return tuple(None if value == "*" else value for value in ends)  # type: ignore[return-value]
+
+
+def _later(*raws: Optional[str]) -> Optional[str]:
+    moments = [(parse_moment(r), r) for r in raws if r]
+    return max(moments)[1] if moments else None
+
+
+def _earlier(*raws: Optional[str]) -> Optional[str]:
+    moments = [(parse_moment(r), r) for r in raws if r]
+    return min(moments)[1] if moments else None
+
+
+def _hal_since(resource: str, q: dict[str, str]) -> Optional[str]:
+    if resource not in HS_SEARCHABLE:
+        return None
+    return _later(q.get("modifiedSince"), helpscout_range(q)[0])
+
+
+def _hal_until(resource: str, q: dict[str, str]) -> Optional[str]:
+    if resource not in HS_SEARCHABLE:
+        return None
+    return _earlier(q.get("modifiedBefore"), helpscout_range(q)[1])
+
+
+# Zoho Desk's bounded listing: `/tickets/search?modifiedTimeRange=<from>,<to>` (ISO with ms, both ends);
+# served as the pseudo resource `tickets/search` (the records are the tickets')
+TICKET_SEARCH = "tickets/search"
+
+
+def zoho_range(query: dict[str, str]) -> tuple[Optional[str], Optional[str]]:
+    text = query.get("modifiedTimeRange")
+    if not text:
+        return None, None
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"invalid modifiedTimeRange {text!r}: expected <from>,<to> (e.g. 2024-01-01T00:00:00.000Z,2024-02-01T00:00:00.000Z)")
+    return parts[0], parts[1]
+
+
+def _desk_since(resource: str, q: dict[str, str]) -> Optional[str]:
+    return zoho_range(q)[0] if resource == TICKET_SEARCH else (q.get("modifiedAfter") if resource == "tickets" else None)
+
+
+def _desk_until(resource: str, q: dict[str, str]) -> Optional[str]:
+    return zoho_range(q)[1] if resource == TICKET_SEARCH else (q.get("modifiedBefore") if resource == "tickets" else None)
+
+
 STYLES: dict[str, Style] = {
     "shared_inbox": Style(
         page=_hal_page, body=_hal_body,
-        since=_param({"conversations": "modifiedSince", "customers": "modifiedSince"}),
+        since=_hal_since, until=_hal_until,
         # Help Scout sorts by modifiedAt (its documented sortField); updatedAt is kept for older configs
         descending=lambda q: (q.get("sortOrder", "asc") == "desc") if q.get("sortField") in ("modifiedAt", "updatedAt") else None,
     ),
     "service_desk": Style(
         page=_link_page, body=_link_body,
         since=_param({"tickets": "updated_since", "contacts": "_updated_since"}),
+        until=_param({"tickets": "updated_before", "contacts": "_updated_before"}),
         descending=lambda q: (q.get("order_type", "desc") == "desc") if q.get("order_by") == "updated_at" else None,
     ),
     "directory": Style(
@@ -196,13 +266,13 @@ STYLES: dict[str, Style] = {
     ),
     "messaging": Style(
         page=_cursor_page, body=_cursor_body,
-        since=_param({"conversations": "updated_after"}),
+        since=_param({"conversations": "updated_after"}), until=_param({"conversations": "updated_before"}),
         descending=lambda q: (q.get("order") == "desc") if q.get("order") in ("asc", "desc") else None,
         single_page=frozenset({"users", "contacts"}),
     ),
     "ticket_desk": Style(
         page=_offset_page, body=_offset_body,
-        since=_param({"tickets": "modifiedAfter"}),
+        since=_desk_since, until=_desk_until,
         descending=lambda q: q["sortBy"].startswith("-") if q.get("sortBy", "").lstrip("-") == "modifiedTime" else None,
     ),
 }
@@ -211,6 +281,17 @@ STYLES: dict[str, Style] = {
 def since_of(api: str, resource: str, query: dict[str, str]) -> Optional[Any]:
     raw = STYLES[api].since(resource, query)
     return parse_moment(raw) if raw else None
+
+
+def until_of(api: str, resource: str, query: dict[str, str]) -> Optional[datetime]:
+    raw = STYLES[api].until(resource, query)
+    return parse_moment(raw) if raw else None
+
+
+def window_of(api: str, resource: str, query: dict[str, str]) -> tuple[Optional[datetime], Optional[datetime]]:
+    """The updated-time window a request asks for: [since, until), since inclusive, until exclusive,
+    None for an open end (both None: no filter). A bad value raises ValueError (answered 400)."""
+    return since_of(api, resource, query), until_of(api, resource, query)
 
 
 def parse_moment(raw: str) -> datetime:

@@ -1,8 +1,9 @@
 """Deterministic, lazily generated records plus a small overlay of changes.
 
 Record `i` of a resource is a pure function of (seed, api, resource, i): a million-record resource
-costs no memory. Base `updated` timestamps grow with `i`, so an updated-since filter over the base is
-a binary search. Updates, inserts and deletes live in an overlay; updated and inserted records get
+costs no memory. Base `updated` timestamps grow with `i` over the resource's history (`span`, 730 days
+by default, always ending at BASE_END), so an updated-since/before window over the base is two binary
+searches. Updates, inserts and deletes live in an overlay; updated and inserted records get
 the simulator clock (real UTC now), later than every base timestamp.
 """
 
@@ -17,6 +18,15 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 BASE_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 BASE_SPAN = timedelta(days=730)
+# the base history ends here whatever its length: a longer history (`history_days`) reaches further back,
+# so the overlay's changes (the clock, now) stay later than every generated timestamp
+BASE_END = BASE_START + BASE_SPAN
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)  # before every record: "since the beginning"
+
+
+def history_start(span: timedelta = BASE_SPAN) -> datetime:
+    """The first generated `updated` timestamp of a history `span` long."""
+    return BASE_END - span
 
 Generator = Callable[[random.Random, int], dict[str, Any]]
 PAD_TEXT = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor " * 64
@@ -83,11 +93,13 @@ class Change(NamedTuple):
 class ResourceData:
     """The records one resource serves now: generated base, then the overlay."""
 
-    def __init__(self, spec: Spec, seed: int, count: int, pad_bytes: int = 0) -> None:
+    def __init__(self, spec: Spec, seed: int, count: int, pad_bytes: int = 0, span: timedelta = BASE_SPAN) -> None:
         self.spec = spec
         self.seed = seed
         self.count = count
         self.pad_bytes = pad_bytes  # filler per record, for benchmarks that need ~1 KB records
+        self.span = span  # how far back the generated history reaches (it ends at BASE_END)
+        self.start = history_start(span)
         self.overlay = Overlay()
         self.lock = threading.RLock()
         self._views: dict[Any, "View"] = {}
@@ -97,7 +109,7 @@ class ResourceData:
         return random.Random(":".join(str(p) for p in (self.seed, self.spec.api, self.spec.name, *parts)))
 
     def base_updated(self, index: int, total: int) -> datetime:
-        return BASE_START + BASE_SPAN * (index / max(total, 1))
+        return self.start + self.span * (index / max(total, 1))
 
     def make(self, number: int, updated: datetime, rng: Optional[random.Random] = None) -> dict[str, Any]:
         rng = rng or self.rng(number)
@@ -141,38 +153,44 @@ class ResourceData:
         return [(parse_iso(r[self.spec.updated_field]), n, r) for n, r in current.items() if n not in overlay.deleted]
 
     # --- views (ordered id lists, cached per overlay version) ----------------------------------
-    def view(self, since: Optional[datetime] = None, descending: bool = False) -> "View":
+    def view(self, since: Optional[datetime] = None, descending: bool = False, until: Optional[datetime] = None) -> "View":
+        """The record numbers served now: all of them in id order, or those updated in [since, until)
+        in updated order (either bound may be None: open; an `until` alone means since the beginning)."""
+        if until is not None and since is None:
+            since = EARLIEST
         with self.lock:
-            key = (since, descending, self.overlay.version)
+            key = (since, until, descending, self.overlay.version)
             view = self._views.get(key)
             if view is None:
                 if len(self._views) > 16:
                     self._views.clear()
-                view = self._views[key] = self._build_view(since, descending)
+                view = self._views[key] = self._build_view(since, descending, until)
             return view
 
-    def _build_view(self, since: Optional[datetime], descending: bool) -> "View":
+    def _first_at(self, moment: datetime) -> int:
+        """The first base number whose generated updated timestamp is >= moment (monotonic in number)."""
+        low, high = 1, self.count + 1
+        while low < high:
+            mid = (low + high) // 2
+            if self.base_updated(mid, self.count) >= moment:
+                high = mid
+            else:
+                low = mid + 1
+        return low
+
+    def _build_view(self, since: Optional[datetime], descending: bool, until: Optional[datetime] = None) -> "View":
         overlay = self.overlay
-        start = 1
-        if since is not None:
-            # first base number whose generated updated timestamp is >= since (monotonic in number)
-            low, high = 1, self.count + 1
-            while low < high:
-                mid = (low + high) // 2
-                if self.base_updated(mid, self.count) >= since:
-                    high = mid
-                else:
-                    low = mid + 1
-            start = low
+        start = self._first_at(since) if since is not None else 1
+        stop = self._first_at(until) if until is not None else self.count + 1
         touched = sorted(n for n in set(overlay.updated) | overlay.deleted if n <= self.count)
         changed = [(moment, n) for moment, n, _ in self._changed_records()]
         if since is not None:
-            changed = [item for item in changed if item[0] >= since]
+            changed = [item for item in changed if item[0] >= since and (until is None or item[0] < until)]
             extra = [n for _, n in sorted(changed)]
         else:
             extra = sorted(n for _, n in changed if n > self.count)  # id order; updated base stay in place
             touched = sorted(n for n in overlay.deleted if n <= self.count)
-        return View(range(start, self.count + 1), touched, extra, descending)
+        return View(range(start, max(start, stop)), touched, extra, descending)
 
 
 class View:

@@ -16,18 +16,23 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from datetime import datetime
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from restsync_dagster.simulator.apis import STYLES, Listing, _encode, odata_top, since_of
+from restsync_dagster.simulator.apis import STYLES, TICKET_SEARCH, Listing, _encode, odata_top, parse_moment, window_of
 from restsync_dagster.simulator.auth import TokenIssuer, basic_user, bearer
 from restsync_dagster.simulator.catalog import APIS
-from restsync_dagster.simulator.data import BASE_START
+from restsync_dagster.simulator.data import EARLIEST
 from restsync_dagster.simulator.delta import DELTA_APIS, DeltaError, delta_listing, graph_error
 from restsync_dagster.simulator.flavours import Flavour, flavours_for
 from restsync_dagster.simulator.store import Store
 
 TOKEN_PATHS = {"shared_inbox": "/v2/oauth2/token", "ticket_desk": "/oauth/v2/token"}
+# search endpoints beside a listing, serving its records in a bounded window (Zoho Desk's
+# /tickets/search?modifiedTimeRange=): (api, resource) -> the filter name the styles and flavours read
+SEARCH_ROUTES = {("ticket_desk", "tickets"): TICKET_SEARCH}
+Route = tuple[str, Optional[str], str]  # (resource, parent id, kind: "list", "delta" or "search")
 LOGIN_TOKEN_PATH = "/oauth2/token"
 SCHEMA_FAULTS = {"schema_add_field", "schema_remove_field", "schema_change_type"}
 # faults that describe how a server behaves, not one incident: they last until cleared unless a count is given
@@ -85,15 +90,18 @@ class SimulatorState:
         self.log_lock = threading.Lock()
         self.routes = self._routes()
 
-    def _routes(self) -> dict[str, list[tuple[re.Pattern[str], str, bool]]]:
-        """(path pattern, resource, is its delta route) per API: each listing, and `<path>/delta` where
-        the API has Graph-style delta queries (top-level resources only, as in Graph)."""
-        routes: dict[str, list[tuple[re.Pattern[str], str, bool]]] = {api: [] for api in APIS}
+    def _routes(self) -> dict[str, list[tuple[re.Pattern[str], str, str]]]:
+        """(path pattern, resource, kind) per API: each listing ("list"), `<path>/delta` where the API
+        has Graph-style delta queries (top-level resources only, as in Graph), `<path>/search` where it
+        has a bounded search (SEARCH_ROUTES)."""
+        routes: dict[str, list[tuple[re.Pattern[str], str, str]]] = {api: [] for api in APIS}
         for (api, name), data in self.store.data.items():
             pattern = re.escape(data.spec.path).replace(r"\{id\}", "(?P<parent>[^/]+)")
-            routes[api].append((re.compile(f"^{pattern}/?$"), name, False))
+            routes[api].append((re.compile(f"^{pattern}/?$"), name, "list"))
             if api in DELTA_APIS and data.spec.parent is None:
-                routes[api].append((re.compile(f"^{pattern}/delta/?$"), name, True))
+                routes[api].append((re.compile(f"^{pattern}/delta/?$"), name, "delta"))
+            if (api, name) in SEARCH_ROUTES:
+                routes[api].append((re.compile(f"^{pattern}/search/?$"), name, "search"))
         return routes
 
     def add_fault(self, api: str, kind: str, resource: Optional[str], count: int, params: dict[str, Any]) -> int:
@@ -103,10 +111,12 @@ class SimulatorState:
             self.faults.append(fault)
             return fault.id
 
-    def take_fault(self, api: str, resource: Optional[str], kinds: set[str]) -> Optional[Fault]:
+    def take_fault(self, api: str, resource: Optional[str], kinds: set[str], match: Optional[Callable[[Fault], bool]] = None) -> Optional[Fault]:
+        """The first live fault of `kinds` for this request (and `match`, when given), counted down."""
         with self.fault_lock:
             for fault in self.faults:
-                if fault.api == api and fault.kind in kinds and fault.remaining != 0 and fault.resource in (None, resource):
+                if (fault.api == api and fault.kind in kinds and fault.remaining != 0 and fault.resource in (None, resource)
+                        and (match is None or match(fault))):
                     if fault.skip > 0:
                         fault.skip -= 1
                         continue
@@ -127,7 +137,8 @@ PAGE_FAULTS = {
 }
 CAP_FAULTS = {"page_cap"}
 TOKEN_FAULTS = {"token_endpoint_error"}
-FAULT_KINDS = frozenset(PRE_FAULTS | BODY_FAULTS | PAGE_FAULTS | CAP_FAULTS | SCHEMA_FAULTS | TOKEN_FAULTS)
+WINDOW_FAULTS = {"window_fail"}  # a request whose updated-time window holds (or starts at) an instant
+FAULT_KINDS = frozenset(PRE_FAULTS | BODY_FAULTS | PAGE_FAULTS | CAP_FAULTS | SCHEMA_FAULTS | TOKEN_FAULTS | WINDOW_FAULTS)
 LIMIT_PARAMS = ("limit", "per_page", "$top")
 
 
@@ -208,6 +219,10 @@ class Handler(BaseHTTPRequestHandler):
                 if body.get("kind") not in FAULT_KINDS:
                     return self._send(400, {"error": "unknown_fault_kind", "known": sorted(FAULT_KINDS)})
                 default = -1 if body["kind"] in PERSISTENT_FAULTS else 1
+                try:
+                    check_fault(body["kind"], params)
+                except ValueError as exc:
+                    return self._send(400, {"error": "bad_fault", "detail": str(exc)})
                 fid = state.add_fault(body["api"], body["kind"], body.get("resource"), int(body.get("count", default)), params)
                 return self._send(200, {"id": fid})
         return self._send(404, {"error": "not_found", "path": path})
@@ -278,7 +293,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- API requests -----------------------------------------------------------------------------------
     def _api_get(self, api: str, rest: str, query: dict[str, str]) -> None:
         state = self.state
-        route = next(((name, m.groupdict().get("parent"), delta) for pattern, name, delta in state.routes[api] if (m := pattern.match(rest))), None)
+        route = next(((name, m.groupdict().get("parent"), kind) for pattern, name, kind in state.routes[api] if (m := pattern.match(rest))), None)
         resource = route[0] if route else None
         entry: dict[str, Any] = {"api": api, "resource": resource, "method": "GET", "path": f"/{api}{rest}", "query": query, "ts": time.time()}
         self._entry = entry
@@ -292,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["status"] = status
             state.log(entry)
 
-    def _serve(self, api: str, rest: str, query: dict[str, str], route: Optional[tuple[str, Optional[str], bool]], entry: dict[str, Any]) -> int:
+    def _serve(self, api: str, rest: str, query: dict[str, str], route: Optional[Route], entry: dict[str, Any]) -> int:
         state = self.state
         if state.latency:
             time.sleep(state.latency)
@@ -327,14 +342,32 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             self._send(404, {"error": "not_found", "path": f"/{api}{rest}"})
             return 404
-        name, parent_id, delta = route
+        name, parent_id, kind = route
+        delta = kind == "delta"
+        # the name the styles and flavours read the query under: the resource, or its search endpoint
+        asked = SEARCH_ROUTES[(api, name)] if kind == "search" else name
         parent_id = unquote(parent_id) if parent_id is not None else None
         flavour = state.flavours[api]
-        refusal = flavour.refusal(name, query, self.headers)  # what this vendor answers with an error
+        refusal = flavour.refusal(asked, query, self.headers)  # what this vendor answers with an error
         if refusal is not None:
             self._send(*refusal)
             return refusal[0]
-        query = flavour.read_query(name, query, delta, self.headers)  # what this vendor makes of it (links carry that too)
+        query = flavour.read_query(asked, query, delta, self.headers)  # what this vendor makes of it (links carry that too)
+        try:
+            window = window_of(api, asked, query) if parent_id is None and not delta else (None, None)
+        except ValueError as exc:
+            self._send(400, {"error": "bad_request", "detail": str(exc)})
+            return 400
+        window_fault = state.take_fault(api, name, WINDOW_FAULTS, match=lambda f: _window_hits(f, *window)) if window != (None, None) else None
+        if window_fault:
+            entry["fault"] = window_fault.kind
+            seconds = window_fault.params.get("seconds")
+            if seconds is not None:  # hangs (a client's timeout, or a kill, meets it mid-window)
+                time.sleep(float(seconds))
+            if seconds is None or window_fault.params.get("status") is not None:
+                code = int(window_fault.params.get("status", 500))
+                self._send(code, {"error": "injected", "status": code, "window": [_iso_or_none(m) for m in window]})
+                return code
         cap_fault = state.take_fault(api, name, CAP_FAULTS)
         if cap_fault:
             entry["fault"] = cap_fault.kind
@@ -343,7 +376,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": "missing_parameter", "parameter": "email"})
             return 400
         try:
-            listing = self._listing(api, name, parent_id, query, rest, delta)
+            listing = self._listing(api, name, parent_id, query, rest, delta, asked, window)
         except DeltaError as exc:
             self._send(400, graph_error(exc))
             return 400
@@ -361,6 +394,8 @@ class Handler(BaseHTTPRequestHandler):
         spec = state.store.resource(api, name).spec
         listing.items = [flavour.record(spec, record) for record in listing.items]
         body, headers = flavour.body(listing, *STYLES[api].body(listing))
+        if kind == "search" and isinstance(body, dict):
+            body = {**body, "count": listing.total}  # Zoho's search answers carry the matches' count
         body_fault = state.take_fault(api, name, BODY_FAULTS)
         if body_fault:
             entry["fault"] = body_fault.kind
@@ -376,7 +411,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body, headers)
         return 200
 
-    def _listing(self, api: str, name: str, parent_id: Optional[str], query: dict[str, str], rest: str, delta: bool = False) -> Optional[Listing]:
+    def _listing(
+        self, api: str, name: str, parent_id: Optional[str], query: dict[str, str], rest: str, delta: bool = False,
+        asked: Optional[str] = None, window: tuple[Optional[datetime], Optional[datetime]] = (None, None),
+    ) -> Optional[Listing]:
         store = self.state.store
         style = STYLES[api]
         base_url = f"http://{self._host()}/{api}{rest}"
@@ -389,8 +427,10 @@ class Handler(BaseHTTPRequestHandler):
             page = style.page(query)
             return Listing(rows[page.offset : page.offset + page.limit], page.offset, page.limit, len(rows), base_url, query, name)
         data = store.resource(api, name)
-        since = since_of(api, name, query)
+        since, until = window
         descending = style.descending(query)
+        if asked != name and "offset" not in query and str(query.get("from", "")).isdigit():
+            query = {**query, "offset": str(max(0, int(query["from"]) - 1))}  # a search pages from 1, as Zoho's does
         if name == "contacts" and api == "messaging":
             email = query["email"].lower()
             rows = [r for r in store.records(api, name) if str(r.get("email", "")).lower() == email]
@@ -399,8 +439,8 @@ class Handler(BaseHTTPRequestHandler):
             rows = store.records(api, name)
             return Listing(rows, 0, max(len(rows), 1), len(rows), base_url, query, name)
         if since is None and descending is not None:
-            since = BASE_START.replace(year=2000)
-        view = data.view(since=since, descending=bool(descending))
+            since = EARLIEST
+        view = data.view(since=since, descending=bool(descending), until=until)
         page = style.page(query)
         flavour = self.state.flavours[api]
         if name in flavour.hides:  # a vendor's listing that leaves records out: pages and totals count only the shown
@@ -467,6 +507,33 @@ class Handler(BaseHTTPRequestHandler):
                     record.pop(column, None)
                 elif fault.kind == "schema_change_type" and column in record:
                     record[column] = f"as text: {record[column]}" if fault.params.get("to", "string") == "string" else {"value": record[column]}
+
+
+def check_fault(kind: str, params: dict[str, Any]) -> None:
+    """Refuse a fault whose parameters cannot work (ValueError), before it is added."""
+    if kind in WINDOW_FAULTS:
+        raw = str(params.get("since") or params.get("at") or "")
+        if not raw:
+            raise ValueError("window_fail needs since=<instant> (ISO 8601 or epoch): the window it hits holds it")
+        parse_moment(raw)
+        if params.get("match", "covers") not in ("covers", "start"):
+            raise ValueError(f"window_fail match={params['match']!r}: expected covers or start")
+        for name in ("status", "seconds"):
+            if params.get(name) is not None:
+                float(params[name])
+
+
+def _window_hits(fault: Fault, since: Optional[datetime], until: Optional[datetime]) -> bool:
+    """Whether a request's window [since, until) is the fault's: it holds the instant `since`
+    (`match=covers`, the default; an open end reaches all the way) or starts there (`match=start`)."""
+    instant = parse_moment(str(fault.params.get("since") or fault.params.get("at") or ""))
+    if fault.params.get("match", "covers") == "start":
+        return since == instant
+    return (since is None or since <= instant) and (until is None or instant < until)
+
+
+def _iso_or_none(moment: Optional[datetime]) -> Optional[str]:
+    return moment.isoformat() if moment is not None else None
 
 
 def _capped(query: dict[str, str], cap: int, default_param: str) -> dict[str, str]:

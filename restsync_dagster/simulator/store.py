@@ -7,19 +7,23 @@ from datetime import timedelta
 from typing import Any, Optional
 
 from restsync_dagster.simulator.catalog import CATALOG
-from restsync_dagster.simulator.data import BASE_START, ResourceData, Spec, iso, now
+from restsync_dagster.simulator.data import BASE_SPAN, ResourceData, Spec, history_start, iso, now
 
 CHILD_SLOTS = 100  # child number = parent number * 100 + slot; slots >= 50 are inserted children
 INSERTED_SLOT = 50
 
 
 class Store:
-    def __init__(self, seed: int = 42, scale: float = 1.0, counts: Optional[dict[str, int]] = None, pad_bytes: int = 0) -> None:
+    def __init__(
+        self, seed: int = 42, scale: float = 1.0, counts: Optional[dict[str, int]] = None, pad_bytes: int = 0,
+        span: timedelta = BASE_SPAN,
+    ) -> None:
         counts = counts or {}
+        self.span = span  # how far back every resource's generated history reaches (to BASE_END)
         self.data: dict[tuple[str, str], ResourceData] = {}
         for spec in CATALOG:
             size = counts.get(f"{spec.api}.{spec.name}", max(1, round(spec.count * scale)) if spec.count else 0)
-            self.data[(spec.api, spec.name)] = ResourceData(spec, seed, size, pad_bytes)
+            self.data[(spec.api, spec.name)] = ResourceData(spec, seed, size, pad_bytes, span)
         self.lock = threading.RLock()
 
     def resource(self, api: str, name: str) -> ResourceData:
@@ -200,4 +204,4 @@ class Store:
         return record
 
     def first_updated(self) -> str:
-        return iso(BASE_START)
+        return iso(history_start(self.span))

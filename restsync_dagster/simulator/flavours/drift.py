@@ -95,7 +95,7 @@ FLAVOURS: dict[str, Flavour] = {
         "Drift: epoch milliseconds, cursor at pagination.next with pagination.more, conversations newest "
         "updated first, no updated_after filter, 50 per page at most; accounts without id (accountId), "
         "createDateTime/updateDateTime, paged by index/size (max 65) with data.next (a path) and data.total",
-        timestamps="epoch_ms", ignored=frozenset({"updated_after"}), query=_drift_query, body=_drift_body,
+        timestamps="epoch_ms", ignored=frozenset({"updated_after", "updated_before"}), query=_drift_query, body=_drift_body,
         reshape=_drift_record,
     ),
     "intercom": Flavour(
@@ -103,6 +103,6 @@ FLAVOURS: dict[str, Flavour] = {
         "Intercom: epoch seconds in snake_case (updated_at where the config says updatedAt), cursor at "
         "pages.next.starting_after, per_page (default 20), no updated_after filter nor order",
         timestamps="epoch_s", renames={"updatedAt": "updated_at", "createdAt": "created_at"},
-        ignored=frozenset({"updated_after", "order"}), query=_intercom_query, body=_intercom_body,
+        ignored=frozenset({"updated_after", "updated_before", "order"}), query=_intercom_query, body=_intercom_body,
     ),
 }

@@ -9,6 +9,8 @@ own controller tests, doc mirrors):
   `per_page` is at most 100;
 - tickets: without `updated_since` only tickets created in the last 30 days are listed; past page 300
   the answer is 400 ("You cannot access tickets beyond the 300th page");
+- no upper bound on tickets or contacts: `updated_before` / `_updated_before` (the default flavour's
+  window ends) are unknown fields, so 400 `invalid_field` like any other;
 - contacts: blocked and deleted contacts are left out unless `state=` asks for them;
 - satisfaction ratings: `created_since`; without it only the last 30 days.
 """

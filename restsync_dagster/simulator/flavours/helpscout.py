@@ -5,7 +5,8 @@ As docs/vendors.md section 1 sources it (developer.helpscout.com [D], Airbyte's 
   so `limit` is read as if absent (overview/pagination);
 - conversations list only active ones unless `status=all` (or another status) is asked; each carries
   its `status` (active, pending, closed) and `userUpdatedAt`, no `updatedAt`; `modifiedSince` filters
-  on that change time (conversations/list, [A] cursor_field userUpdatedAt);
+  on that change time (conversations/list, [A] cursor_field userUpdatedAt); a bounded window is the
+  search form `query=(modifiedAt:[<from> TO <to>])` (`*` an open end), there is no `modifiedBefore`;
 - `sortField` takes `modifiedAt` (and createdAt, number, ...), never `updatedAt`;
 - workflows carry `modifiedAt`, threads only `createdAt` ([A] schemas);
 - HAL bodies with `_links.next.href` and `page.totalPages`, gzip.
@@ -83,8 +84,9 @@ FLAVOURS: dict[str, Flavour] = {
         "shared_inbox", "helpscout",
         "Help Scout: fixed pages (25 conversations, 50 elsewhere; limit ignored), only active conversations "
         "unless status=all, userUpdatedAt on conversations and modifiedAt on workflows instead of updatedAt, "
-        "sortField=modifiedAt (updatedAt unknown), timestamps to the second, gzip bodies",
-        timestamps="iso_seconds", query=_helpscout_query, gzip=True, body=_helpscout_body,
+        "sortField=modifiedAt (updatedAt unknown), timestamps to the second, gzip bodies; windows by "
+        "query=(modifiedAt:[from TO to]), modifiedBefore unknown (ignored)",
+        timestamps="iso_seconds", ignored=frozenset({"modifiedBefore"}), query=_helpscout_query, gzip=True, body=_helpscout_body,
         reshape=_helpscout_reshape, hide=_helpscout_hide, hides=frozenset({"conversations"}),
         complete={"conversations": {"status": "all"}},
     ),
