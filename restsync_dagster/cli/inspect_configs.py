@@ -40,7 +40,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if resource.parent:
                 extra.append(f"parent={resource.parent}")
             if resource.incremental:
-                extra.append(f"incremental={resource.incremental.cursor_path} via ?{resource.incremental.param}=")
+                extra.append(f"incremental={'|'.join(resource.incremental.cursor_paths)} via ?{resource.incremental.param}=")
             if resource.delta:
                 extra.append(f"delta from {resource.delta.path}")
             print(f"  - {resource.name:28} {resource.endpoint.path}  {' '.join(extra)}".rstrip())

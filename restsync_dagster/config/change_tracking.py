@@ -21,7 +21,9 @@ class IncrementalConfig(StrictModel):
     `probe_params` ask the API for its newest record, which the change sensor compares to the cursor.
     """
 
-    cursor_path: str
+    # the record's field; a list names alternatives: per record, the first one it carries counts
+    # (Help Scout conversations: [userUpdatedAt, updatedAt])
+    cursor_path: Union[str, list[str]]
     param: str
     # any usual cursor form: ISO 8601, a date, epoch seconds or milliseconds, a version number
     initial_value: Union[int, float, str]
@@ -29,6 +31,26 @@ class IncrementalConfig(StrictModel):
     format: Literal["auto", "iso", "epoch_s", "epoch_ms", "date", "int"] = "auto"
     lag_seconds: float = Field(default=0, ge=0)
     probe_params: dict[str, Union[str, int]] = Field(default_factory=dict)
+
+    @field_validator("cursor_path")
+    @classmethod
+    def _cursor_paths_named(cls, value: Any) -> Any:
+        paths = [value] if isinstance(value, str) else list(value)
+        if not paths or any(not path.strip() for path in paths):
+            raise ValueError("name the record's cursor field, or a list of alternatives (the first a record carries counts)")
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"{paths}: each alternative once")
+        return value
+
+    @property
+    def cursor_paths(self) -> tuple[str, ...]:
+        """The cursor field's alternatives, in the order they are tried on each record."""
+        return (self.cursor_path,) if isinstance(self.cursor_path, str) else tuple(self.cursor_path)
+
+    @property
+    def cursor_names(self) -> str:
+        """The cursor field(s) for messages: `'updated_at'`, or `'userUpdatedAt' or 'updatedAt'`."""
+        return " or ".join(f"'{path}'" for path in self.cursor_paths)
 
     @field_validator("initial_value", mode="before")
     @classmethod

@@ -45,13 +45,28 @@ class CursorConfigError(RestsyncError):
     """The cursor cannot be sent in the configured format."""
 
 
+class CursorFields:
+    """`incremental.cursor_path` compiled: one field, or alternatives tried in order on each record."""
+
+    def __init__(self, config: IncrementalConfig) -> None:
+        self.paths = [jsonpath.compile_path(path) for path in config.cursor_paths]
+
+    def raw(self, record: Mapping[str, Any]) -> Any:
+        """The record's cursor value as it carries it: the first alternative present and not null (None: none)."""
+        for path in self.paths:
+            values = jsonpath.find_values(path, record)
+            if values and values[0] is not None:
+                return values[0]
+        return None
+
+
 class CursorRun:
     """The cursor of one listing of an incremental resource, read from and written to its dlt state."""
 
     def __init__(self, label: str, config: IncrementalConfig, resource_state: Mapping[str, Any]) -> None:
         self.label = label
         self.config = config
-        self.path = jsonpath.compile_path(config.cursor_path)
+        self.fields = CursorFields(config)
         self.stored_raw = stored_cursor(resource_state, config.cursor_path)
         self.stored = parse_cursor(self.stored_raw, config.format)
         self.sent: Raw = self._start_value()
@@ -88,8 +103,7 @@ class CursorRun:
             if not isinstance(record, Mapping):
                 continue
             self.records += 1
-            values = jsonpath.find_values(self.path, record)
-            raw = values[0] if values else None
+            raw = self.fields.raw(record)
             if raw is None:
                 if self.sample is None:
                     self.sample = record
@@ -140,16 +154,16 @@ class CursorRun:
         field = f"{self.label}: field 'incremental.cursor_path'"
         if self.unparsable is not None:
             return (
-                f"{field}: values of '{self.config.cursor_path}' are no time and no number (e.g. {self.unparsable!r}); "
+                f"{field}: values of {self.config.cursor_names} are no time and no number (e.g. {self.unparsable!r}); "
                 "loaded in full and merged on the key, the cursor did not move"
             )
-        suggestions = suggest_cursor_fields(self.sample or {}, self.config.cursor_path)
+        suggestions = suggest_cursor_fields(self.sample or {}, self.config.cursor_paths[0])
         hint = (
             "fields that look like one: " + ", ".join(f"'{name}'" for name in suggestions)
             if suggestions
             else f"no field looks like a time (fields: {', '.join(sorted(map(str, self.sample or {}))[:15])})"
         )
-        return f"{field}: records have no '{self.config.cursor_path}'; {hint}. Loaded in full and merged on the key; the cursor did not move"
+        return f"{field}: records have no {self.config.cursor_names}; {hint}. Loaded in full and merged on the key; the cursor did not move"
 
 
 def suggest_cursor_fields(record: Mapping[str, Any], wanted: str) -> list[str]:

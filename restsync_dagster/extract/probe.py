@@ -25,7 +25,7 @@ from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.config.redaction import REDACTOR, protect
 from restsync_dagster.config.settings import secrets_of
 from restsync_dagster.extract.children import parent_key_column, path_segment
-from restsync_dagster.extract.cursor_tracker import suggest_cursor_fields
+from restsync_dagster.extract.cursor_tracker import CursorFields, suggest_cursor_fields
 from restsync_dagster.extract.plan import ApiPlan, ResourcePlan, resolve_plan
 from restsync_dagster.http.auth import RenewingOAuth2
 from restsync_dagster.http.listing_guard import PaginationLoopError
@@ -276,21 +276,21 @@ def _cursor_findings(context: _Context, resource: Resource, records: list[dict[s
     incremental = resource.incremental
     if incremental is None or not records:
         return []
-    path = jsonpath.compile_path(incremental.cursor_path)
-    values = [parse_cursor(found[0], incremental.format) for found in (jsonpath.find_values(path, r) for r in records) if found]
+    fields = CursorFields(incremental)
+    values = [parse_cursor(raw, incremental.format) for raw in map(fields.raw, records) if raw is not None]
     parsed = [value for value in values if value is not None]
     if not parsed:
-        suggestions = suggest_cursor_fields(records[0], incremental.cursor_path)
+        suggestions = suggest_cursor_fields(records[0], incremental.cursor_paths[0])
         looks = f"; fields that look like one: {', '.join(repr(s) for s in suggestions)}" if suggestions else ""
         report.add(
             "cursor field",
             False,
-            f"records have no '{incremental.cursor_path}' with a time or number{looks}",
+            f"records have no {incremental.cursor_names} with a time or number{looks}",
             f"{context.where(resource, 'incremental.cursor_path')}: " + (f"use '{suggestions[0]}'" if suggestions else "name the field that changes with every update"),
         )
         return []
     forms = sorted({value.form for value in parsed})
-    report.add("cursor field", True, f"'{incremental.cursor_path}' present ({len(parsed)}/{len(records)}), format {'/'.join(forms)}")
+    report.add("cursor field", True, f"{incremental.cursor_names} present ({len(parsed)}/{len(records)}), format {'/'.join(forms)}")
     return parsed
 
 
@@ -302,9 +302,9 @@ def _filter_finding(listing: _Listing, values: list[CursorValue], report: Resour
     middle = ordered[len(ordered) // 2]
     sent = format_cursor(middle, incremental.format)
     records = listing.page({incremental.param: sent})
-    path = jsonpath.compile_path(incremental.cursor_path)
+    fields = CursorFields(incremental)
     older = [
-        value for value in (parse_cursor(found[0], incremental.format) for found in (jsonpath.find_values(path, r) for r in records) if found)
+        value for value in (parse_cursor(raw, incremental.format) for raw in map(fields.raw, records) if raw is not None)
         if value is not None and value.comparable(middle) and value.key < middle.key
     ]
     where = listing.context.where(listing.resource, "incremental.param")
@@ -327,22 +327,22 @@ def _sort_finding(listing: _Listing, values: list[CursorValue], report: Resource
         return
     records = listing.page(dict(incremental.probe_params))
     newest_seen = max((v for v in values if v.comparable(values[0])), key=lambda v: v.key)
-    path = jsonpath.compile_path(incremental.cursor_path)
-    found = jsonpath.find_values(path, records[0]) if records else []
-    first = parse_cursor(found[0], incremental.format) if found else None
+    first_raw = CursorFields(incremental).raw(records[0]) if records else None
+    found = [] if first_raw is None else [first_raw]
+    first = parse_cursor(first_raw, incremental.format) if found else None
     honoured = first is not None and first.comparable(newest_seen) and first.key >= newest_seen.key
     if not honoured and filter_honoured:
         report.add(
             "probe sort",
             True,
-            f"the probe's first record is not the newest ({incremental.cursor_path} {found[0] if found else 'none'}), "
+            f"the probe's first record is not the newest ({incremental.cursor_names} {found[0] if found else 'none'}), "
             f"but ?{incremental.param}= is honoured: the change sensor asks for what changed since its cursor",
         )
         return
     report.add(
         "probe sort",
         honoured,
-        f"the probe's first record has {incremental.cursor_path} {found[0] if found else 'none'}"
+        f"the probe's first record has {incremental.cursor_names} {found[0] if found else 'none'}"
         + ("" if honoured else f", older than {format_cursor(newest_seen, 'auto')} seen on the first page"),
         f"{listing.context.where(listing.resource, 'incremental.probe_params')}: the API ignores this sort; "
         "name its newest-first sort, or remove probe_params (the sensor then requests a run each interval)",

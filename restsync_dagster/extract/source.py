@@ -151,7 +151,7 @@ def compile_endpoint(plan: ResourcePlan, incremental: bool = True) -> dict[str, 
     if incremental and resource.incremental is not None:
         endpoint["incremental"] = {
             "start_param": resource.incremental.param,
-            "cursor_path": resource.incremental.cursor_path,
+            "cursor_path": resource.incremental.cursor_paths[0],  # dlt's incremental takes one field
             "initial_value": resource.incremental.initial_value,
         }
         if resource.incremental.lag_seconds:

@@ -53,7 +53,7 @@ def describe(api: ApiConfig, resource: Resource) -> str:
     if resource.parent:
         lines.append(f"- one request per `{resource.parent}` record (parent asset `{api.name}/{resource.parent}`)")
     if resource.incremental:
-        lines.append(f"- incremental on `{resource.incremental.cursor_path}` via `?{resource.incremental.param}=`")
+        lines.append(f"- incremental on `{' | '.join(resource.incremental.cursor_paths)}` via `?{resource.incremental.param}=`")
     if resource.delta:
         lines.append(f"- delta query from `{resource.delta.path}`: each run reads only changes and deletions")
     if api.source_file:

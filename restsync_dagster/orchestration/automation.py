@@ -46,8 +46,9 @@ from restsync_dagster.config.cursor_values import (
     later,
     parse_cursor,
 )
+from restsync_dagster.config.change_tracking import IncrementalConfig
 from restsync_dagster.config.model import ApiConfig, Resource
-from restsync_dagster.extract.cursor_tracker import suggest_cursor_fields
+from restsync_dagster.extract.cursor_tracker import CursorFields, suggest_cursor_fields
 from restsync_dagster.extract.delta import count_changes
 from restsync_dagster.extract.incremental_state import cursor_of
 from restsync_dagster.extract.plan import ApiPlan, ResourcePlan, resolve_plan
@@ -156,7 +157,8 @@ def probe_records(planned: ResourcePlan, session: ApiSession, base_url: str, kno
     payload = response.json() if response.content else None
     records = _records_of(payload, resource.endpoint.data_selector)
     records = [r for r in records if isinstance(r, Mapping)]
-    raws = [values[0] if values else None for values in (jsonpath.find_values(inc.cursor_path, r) for r in records)]
+    fields = CursorFields(inc)
+    raws = [fields.raw(r) for r in records]
     sample = next((r for r, raw in zip(records, raws) if raw is None), records[0] if records else None)
     sizes = [int(query[name]) for name in PAGE_SIZE_PARAMS if str(query.get(name, "")).isdigit()]
     return ProbeAnswer(raws=raws, sent=query.get(inc.param), asked=min(sizes) if sizes else None, sample=sample)
@@ -252,7 +254,7 @@ def _probe_cursor(api: ApiConfig, planned: ResourcePlan, base_url: str, session:
     resource = planned.model
     inc = resource.incremental
     assert inc is not None
-    fmt, path, interval = inc.format, inc.cursor_path, api.sensor.minimum_interval_seconds
+    fmt, path, interval = inc.format, " | ".join(inc.cursor_paths), api.sensor.minimum_interval_seconds
     blind = f"cannot tell, run at the sensor's interval ({interval}s)"
     loaded = loaded_cursor(api, resource)
     known_raw = loaded if _later(loaded, seen, fmt) else seen
@@ -265,7 +267,7 @@ def _probe_cursor(api: ApiConfig, planned: ResourcePlan, base_url: str, session:
         sent = f" ({inc.param}={answer.sent})" if answer.sent is not None else ""
         return False, known_raw, f"no record newer than {known_raw}{sent}" if known_raw is not None else "no record yet", False
     if not read:
-        return True, known_raw, f"{blind}: {_missing_cursor(inc.cursor_path, answer)}", True
+        return True, known_raw, f"{blind}: {_missing_cursor(inc, answer)}", True
     newest_raw, newest = read[0]
     for raw, value in read[1:]:
         if later(value, newest):
@@ -304,7 +306,7 @@ def _doubt(resource: Resource, answer: ProbeAnswer, read: list[tuple[Any, Cursor
         return None
     sort = ", ".join(f"{k}={v}" for k, v in inc.probe_params.items())
     why = (
-        f"the 'newest' {inc.cursor_path} {first_raw} is older than {known_raw}" if later(known, first)
+        f"the 'newest' {' | '.join(inc.cursor_paths)} {first_raw} is older than {known_raw}" if later(known, first)
         else f"{disorder[0]} came before {disorder[1]}" if disorder is not None
         else f"a full page of {len(read)} records all at {first_raw}"
     )
@@ -318,18 +320,18 @@ def _doubt(resource: Resource, answer: ProbeAnswer, read: list[tuple[Any, Cursor
     return f"its probe ignores the sort (field 'incremental.probe_params': {sort}): {why}; {also}"
 
 
-def _missing_cursor(path: str, answer: ProbeAnswer) -> str:
+def _missing_cursor(inc: IncrementalConfig, answer: ProbeAnswer) -> str:
     """Why no record the probe returned has a cursor, and the fields that look like one."""
     unparsable = next((raw for raw in answer.raws if raw is not None), None)
     if unparsable is not None:
-        return f"field 'incremental.cursor_path': values of '{path}' are no time and no number (e.g. {unparsable!r})"
-    suggestions = suggest_cursor_fields(answer.sample or {}, path)
+        return f"field 'incremental.cursor_path': values of {inc.cursor_names} are no time and no number (e.g. {unparsable!r})"
+    suggestions = suggest_cursor_fields(answer.sample or {}, inc.cursor_paths[0])
     hint = (
         "fields that look like one: " + ", ".join(f"'{name}'" for name in suggestions)
         if suggestions
         else f"no field looks like a time (fields: {', '.join(sorted(map(str, answer.sample or {}))[:15])})"
     )
-    return f"field 'incremental.cursor_path': none of the {len(answer.raws)} records its probe returned has '{path}'; {hint}"
+    return f"field 'incremental.cursor_path': none of the {len(answer.raws)} records its probe returned has {inc.cursor_names}; {hint}"
 
 
 def _probe_delta(plan: ApiPlan, planned: ResourcePlan, session: ApiSession, seen: Optional[str]) -> Probe:

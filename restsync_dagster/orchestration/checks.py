@@ -70,7 +70,7 @@ def check_specs(api: ApiConfig) -> list[AssetCheckSpec]:
                 AssetCheckSpec(
                     INCREMENTAL_CHECK,
                     asset=key,
-                    description=f"The records carry '{resource.incremental.cursor_path}' and the API honours "
+                    description=f"The records carry {resource.incremental.cursor_names} and the API honours "
                     f"?{resource.incremental.param}= (WARN: a full read each run, merged on the key).",
                 )
             )
@@ -173,7 +173,7 @@ def _incremental_result(pipeline: dlt.Pipeline, resource: Resource, key: AssetKe
     observed = observed_of(pipeline.state, key.path[0], resource.name)
     problems = warnings_of(observed)
     metadata: dict[str, MetadataValue] = {
-        "cursor_path": MetadataValue.text(resource.incremental.cursor_path),
+        "cursor_path": MetadataValue.text(" | ".join(resource.incremental.cursor_paths)),
         "param": MetadataValue.text(resource.incremental.param),
     }
     if "records" in observed:
