@@ -443,7 +443,7 @@ class Handler(BaseHTTPRequestHandler):
         view = data.view(since=since, descending=bool(descending), until=until)
         page = style.page(query)
         flavour = self.state.flavours[api]
-        if name in flavour.hides:  # a vendor's listing that leaves records out: pages and totals count only the shown
+        if flavour.hiding(name, query):  # a vendor's listing that leaves records out: pages and totals count only the shown
             shown = [r for r in (data.record(n) for n in view.slice(0, len(view)))
                      if r is not None and not flavour.hidden(name, flavour.record(data.spec, r), query)]
             return Listing(shown[page.offset : page.offset + page.limit], page.offset, page.limit, len(shown), base_url, query, name)

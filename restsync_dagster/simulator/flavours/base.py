@@ -24,6 +24,9 @@ RefuseHook = Callable[[str, dict[str, str], Mapping[str, str]], Optional[tuple[i
 # (resource, record as served, query as read) -> True when that listing does not show the record
 # (Help Scout lists active conversations unless status=all, Freshdesk hides blocked contacts)
 HideHook = Callable[[str, dict[str, Any], Mapping[str, str]], bool]
+# (resource, query as read) -> False when `hide` leaves nothing out for this query, so the listing pages
+# its view directly instead of reading it whole (Freshdesk tickets with updated_since: a 1M-ticket window)
+MayHideHook = Callable[[str, Mapping[str, str]], bool]
 ReshapeHook = Callable[[str, dict[str, Any]], dict[str, Any]]  # (resource, record as served) -> the vendor's fields
 # (resource, query as read, request headers, is a delta round) -> the query with what headers ask (Prefer: odata.maxpagesize)
 HeaderQueryHook = Callable[[str, dict[str, str], Mapping[str, str], bool], dict[str, str]]
@@ -43,6 +46,10 @@ def _accept(resource: str, query: dict[str, str], headers: Mapping[str, str]) ->
 
 def _show(resource: str, record: dict[str, Any], query: Mapping[str, str]) -> bool:
     return False
+
+
+def _may_hide(resource: str, query: Mapping[str, str]) -> bool:
+    return True
 
 
 def _as_is(resource: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +77,7 @@ class Flavour:
     refuse: RefuseHook = _accept  # a request the vendor answers with an error (unknown parameter, missing header)
     hide: HideHook = _show  # records a listing leaves out for the query it was sent (a default status, a window)
     hides: frozenset[str] = frozenset()  # the resources `hide` applies to (the others are listed as stored)
+    may_hide: MayHideHook = _may_hide  # whether `hide` can leave anything out for a query (False: skipped)
     # per resource, the query that lists it completely: what its table must hold (`Simulator.records`)
     complete: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     reshape: ReshapeHook = _as_is  # the record's fields the vendor's way (a status field, a field it lacks)
@@ -108,11 +116,15 @@ class Flavour:
         """Whether the listing sent `query` leaves out this record (as served); never in the default."""
         return not self.is_default and resource in self.hides and self.hide(resource, served, query)
 
+    def hiding(self, resource: str, query: Mapping[str, str]) -> bool:
+        """Whether the listing of `resource` sent `query` may leave records out (never in the default)."""
+        return not self.is_default and resource in self.hides and self.may_hide(resource, query)
+
     def listed(self, spec: Spec, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records (as stored) the resource's complete listing shows: what its table must hold."""
-        if self.is_default or spec.name not in self.hides:
-            return records
         query = self.complete.get(spec.name, {})
+        if not self.hiding(spec.name, query):
+            return records
         return [r for r in records if "@removed" in r or not self.hidden(spec.name, self.record(spec, r), query)]
 
 

@@ -110,6 +110,11 @@ def _freshdesk_hide(resource: str, record: dict[str, Any], query: Mapping[str, s
     return False
 
 
+def _freshdesk_may_hide(resource: str, query: Mapping[str, str]) -> bool:
+    """Tickets listed with `updated_since` hide nothing (the 30-day window is only the default)."""
+    return not (resource == "tickets" and "updated_since" in query)
+
+
 def _freshdesk_body(listing: Listing, body: Any, headers: dict[str, str]) -> tuple[Any, dict[str, str]]:
     """Bare arrays (settings: the bare object); the `Link: rel="next"` header on tickets too (the
     config pages them by number)."""
@@ -131,6 +136,7 @@ FLAVOURS: dict[str, Flavour] = {
         "header on tickets too",
         timestamps="iso_seconds", query=_freshdesk_query, body=_freshdesk_body, refuse=_freshdesk_refuse,
         hide=_freshdesk_hide, hides=frozenset({"contacts", "tickets", "satisfaction_ratings"}), complete=COMPLETE,
+        may_hide=_freshdesk_may_hide,
         reshape=_freshdesk_reshape,
     ),
     "camelcase": Flavour(
