@@ -57,9 +57,8 @@ def run_window(suffix: str, first: int, last: int, barrier: Any, mode: str = "wi
         barrier.wait()
         try:
             pipeline.load()
-        except Exception as exc:  # noqa: BLE001 - a failed load is one of the outcomes measured
+        except Exception:  # noqa: BLE001 - a failed load is one of the outcomes measured
             times["failed"] = 1.0
-            times["error"] = hash(type(exc).__name__)
         return times
     lock = (lambda: load_lock(API)) if mode == "window" else _nothing
     with window_pipeline(API, suffix) as pipeline:
@@ -70,7 +69,13 @@ def run_window(suffix: str, first: int, last: int, barrier: Any, mode: str = "wi
             barrier.wait()
         with lock():
             times["load_start"] = time.time()
-            pipeline.load()
+            try:
+                pipeline.load()
+            except Exception:  # noqa: BLE001 - without the lock, a failed load is one of the outcomes measured
+                if mode == "window":
+                    raise
+                times["failed"] = 1.0
+                return times
             times["load_end"] = time.time()
         times["body_end"] = time.time()
     return times
@@ -245,13 +250,46 @@ def test_duckdb_windows_take_turns_and_lose_nothing(workdir: Path) -> None:
 # --- the hazard -------------------------------------------------------------------------------
 
 
-def shared_staging_outcome(dsn: str, windows: int) -> dict[str, int]:
-    times = run_windows(windows, mode="shared")
-    ids, _ = pg_ids(dsn) if "tickets" in {r[0] for r in pg_query(dsn, "SELECT table_name FROM information_schema.tables")} else ([], [])
-    expected = set(range(0, (windows - 1) * STEP + ROWS))
-    return {"failed_loads": sum(1 for t in times if t.get("failed")), "duplicates": len(ids) - len(set(ids)), "lost": len(expected - set(ids))}
+def naive_outcome(dsn: str, windows: int, mode: str) -> dict[str, int]:
+    """Six windows loading at once the naive way; what went wrong (all zero: nothing)."""
+    times = run_windows(windows, mode=mode)
+    tables = {row[0] for row in pg_query(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (API,))}
+    ids, tags = pg_ids(dsn) if {"tickets", "tickets__tags"} <= tables else ([], [])
+    succeeded = set().union(*(range(*window_ids(i)) for i, t in enumerate(times) if not t.get("failed")))
+    present = set(ids)
+    expected_tags = sorted((i, tag) for i in present for tag in record(i)["tags"])
+    return {
+        "failed_loads": sum(1 for t in times if t.get("failed")),
+        "duplicates": len(ids) - len(present),
+        "lost_of_loads_that_succeeded": len(succeeded - present),
+        "nested_rows_wrong": int(sorted(tags) != expected_tags),
+    }
 
 
-@pytest.mark.skip(reason="a demonstration, not a check: run with -k hazard --runxfail to see what dlt's shared staging does")
-def test_hazard_shared_staging(pg: str) -> None:
-    print(shared_staging_outcome(pg, 6))
+def _fresh(server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, attempt: int) -> str:
+    dsn = server.create_database()
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", dsn)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / f"dlt{attempt}"))
+    return dsn
+
+
+@pytest.mark.parametrize("mode", ["shared", "nolock"])
+def test_without_own_staging_or_load_lock_concurrent_merges_go_wrong(pg: str, postgres_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str) -> None:
+    """The hazard window_pipeline and load_lock exist for, shown on the same six windows.
+
+    shared: each window a pipeline of its own on dlt's one `<api>_staging` dataset, no lock (the
+    naive backfill; dlt-hub/dlt#4297): windows truncate and read each other's staging tables; 8 of
+    8 trials went wrong (1-5 loads failed on duplicate `_dlt_id`s, 500-3,200 tickets missing,
+    nested rows off). nolock: own staging, but loads at once: delete-insert merges of the same ids
+    under READ COMMITTED do not see each other's inserts; 3 of 4 trials left 500-1,500 duplicate
+    tickets (a load may also fail: a deadlock, or both creating a table). Up to 4 attempts, each on a fresh database, until one goes wrong.
+    """
+    outcomes = []
+    for attempt in range(4):
+        dsn = pg if attempt == 0 else _fresh(postgres_server, monkeypatch, tmp_path, attempt)
+        outcome = naive_outcome(dsn, 6, mode)
+        outcomes.append(outcome)
+        if any(outcome.values()):
+            break
+    print(mode, outcomes)
+    assert any(outcome.values()), f"{mode}: {len(outcomes)} trials of concurrent merges all came out exact: {outcomes}"
