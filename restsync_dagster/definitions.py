@@ -31,6 +31,7 @@ from restsync_dagster.orchestration.checks import (
     freshness_sensor,
     table_checks,
 )
+from restsync_dagster.orchestration.history import build_history_assets
 
 log = logging.getLogger("restsync_dagster")
 
@@ -54,7 +55,8 @@ def build_definitions(apis: list[ApiConfig], errors: Sequence[ConfigError] = ())
     if follow is not None:
         sensors.append(follow)
     return Definitions(
-        assets=[*(build_api_assets(api) for api in apis), *broken_config_assets(list(errors))],
+        # the live multi-asset of each API, then the partitioned history of its backfilled resources
+        assets=[*(build_api_assets(api) for api in apis), *(h for api in apis for h in build_history_assets(api)), *broken_config_assets(list(errors))],
         asset_checks=[*checks, *fresh],
         jobs=jobs,
         schedules=schedules,

@@ -1,7 +1,7 @@
 """`restsync`: the command line parser and the entry point (`main`, the `restsync` script).
 
 Each command's implementation lives in its own module: `inspect_configs` (validate, list), `run`,
-`probe`, `authoring` (new, import-airbyte), `demo` (simulate, demo); exit codes in `exit_codes`.
+`backfill`, `probe`, `authoring` (new, import-airbyte), `demo` (simulate, demo); exit codes in `exit_codes`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from restsync_dagster.cli.authoring import cmd_import_airbyte, cmd_new
+from restsync_dagster.cli.backfill import cmd_backfill
 from restsync_dagster.cli.demo import cmd_demo, cmd_simulate
 from restsync_dagster.cli.exit_codes import EXIT_FAILED, EXIT_USAGE
 from restsync_dagster.cli.inspect_configs import cmd_list, cmd_validate
@@ -45,6 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="print the run's whole Dagster log at DEBUG, tracebacks included")
     run.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
+
+    backfill = sub.add_parser(
+        "backfill",
+        help="load a backfilled resource's history windows (its partitions) in [--start, --end), each its own run",
+        description="Runs, in this process, each window of the resource's history assets that overlaps [--start, --end) "
+        "and is not yet materialized on the Dagster instance of DAGSTER_HOME (a temporary one without it); "
+        "exit 0 when every window loaded, 1 when one failed (run it again: only the missing windows run), 2 on a usage or config error.",
+    )
+    backfill.add_argument("api", help="the API's name (restsync list shows them)")
+    backfill.add_argument("resource", help="a resource with a backfill block; its children load with it")
+    backfill.add_argument("--start", help="first day (or ISO time) to load; default: backfill.start")
+    backfill.add_argument("--end", help="day (or ISO time) to stop before; default: now")
+    backfill.add_argument("--include-materialized", action="store_true", help="run the windows already materialized too")
+    backfill.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
+    backfill.set_defaults(func=cmd_backfill)
 
     probe = sub.add_parser("probe", help="check a config's assumptions against the API in a few read-only requests per resource")
     probe.add_argument("api")

@@ -86,8 +86,8 @@ def _prepare_pools(home: Path) -> None:
     """Allocate every API's pool before dagster dev starts runs that would race to do it (pools.py)."""
     from dagster import DagsterInstance
 
-    from restsync_dagster.orchestration.pools import ensure_pool_slots
+    from restsync_dagster.orchestration.pools import ensure_pool_slots, history_slots
 
     apis, _ = load_configs([])
     with DagsterInstance.from_config(str(home)) as instance:
-        ensure_pool_slots(instance, [api.name for api in apis])
+        ensure_pool_slots(instance, [api.name for api in apis], history_slots(apis))

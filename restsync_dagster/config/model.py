@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from restsync_dagster.config.auth_config import AuthConfig
+from restsync_dagster.config.backfill_config import BackfillConfig
 from restsync_dagster.config.change_tracking import DeltaConfig, IncrementalConfig
 from restsync_dagster.config.paginator_config import PaginatorConfig
 from restsync_dagster.config.strict_model import StrictModel
@@ -113,6 +114,8 @@ class Resource(StrictModel):
     error_handling: Optional[ErrorHandling] = None
     incremental: Optional[IncrementalConfig] = None
     delta: Optional[DeltaConfig] = None
+    # the resource's history in windows, each a Dagster partition (backfill_config.py)
+    backfill: Optional[BackfillConfig] = None
     # cron of a periodic full refresh (tables dropped and reloaded, cursors reset): merges never
     # remove records deleted upstream, a full refresh does. None: only on request.
     full_refresh_cron: Optional[str] = None
@@ -121,6 +124,24 @@ class Resource(StrictModel):
     # dlt schema contract: `freeze` makes a new column or a changed type fail the resource;
     # default (None) evolves the schema as dlt does (new columns added, type changes as variants)
     schema_contract: Optional[Union[SchemaContractMode, dict[Literal["tables", "columns", "data_type"], SchemaContractMode]]] = None
+
+    @field_validator("backfill")
+    @classmethod
+    def _backfill_of_a_cursor(cls, value: Optional[BackfillConfig], info: Any) -> Optional[BackfillConfig]:
+        """A window bounds the cursor's filter and merges on the key: it needs both, at the top level."""
+        if value is None:
+            return value
+        data = info.data
+        if "incremental" in data and data["incremental"] is None:  # absent: its own error is reported
+            raise ValueError("backfill needs incremental (its param and format bound each window)")
+        if data.get("write_disposition", "merge") != "merge":
+            raise ValueError(f"backfill needs write_disposition merge (windows overlap the live runs), not {data.get('write_disposition')}")
+        if "primary_key" in data and not data["primary_key"]:
+            raise ValueError("backfill needs a primary_key: windows and live runs merge the same records on it")
+        endpoint = data.get("endpoint")
+        if endpoint is not None and endpoint.parent_ref is not None:
+            raise ValueError(f"backfill is for top-level resources; this one reads its parent {endpoint.parent_ref[0]} (its children load with the parent's windows)")
+        return value
 
     @field_validator("full_refresh_cron")
     @classmethod

@@ -17,6 +17,17 @@ def graph_errors(resources: list[Resource], source_file: Any) -> list[ConfigErro
     another's, or one of its nested tables (`tickets__tags` beside `tickets`)."""
     names = {r.name: r for r in resources}
     errors = table_name_errors(resources, source_file)
+    for resource in resources:  # the history assets are keyed [<api>, <resource>_history]
+        if resource.name.endswith("_history") and resource.name[: -len("_history")] in names and names[resource.name[: -len("_history")]].backfill:
+            errors.append(
+                ConfigError(
+                    source_file,
+                    f"'{resource.name}' is the name of the history asset of the backfilled resource "
+                    f"'{resource.name[: -len('_history')]}'; rename this resource",
+                    resource=resource.name,
+                    field="name",
+                )
+            )
     for resource in resources:
         parent = resource.parent
         if parent is not None and parent not in names:

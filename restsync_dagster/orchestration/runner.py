@@ -21,6 +21,7 @@ from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.config.redaction import REDACTOR, protect, redact_event
 from restsync_dagster.config.settings import secrets_of
 from restsync_dagster.extract.children import PARENT_MARK_KEY, parent_mark
+from restsync_dagster.extract.history_source import history_schema_name
 from restsync_dagster.extract.incremental_state import observed_of, warnings_of
 from restsync_dagster.extract.plan import ApiPlan, resolve_plan
 from restsync_dagster.extract.source import StoredRows, build_source
@@ -28,6 +29,7 @@ from restsync_dagster.http.replay import ResponseReplay
 from restsync_dagster.http.session import RequestStats
 from restsync_dagster.load.destination import pipeline_name, run_pipeline
 from restsync_dagster.load.dlt_trace import scrub_trace
+from restsync_dagster.load.history import load_lock
 from restsync_dagster.load.outcome import (
     TableOutcome,
     count_rows,
@@ -170,7 +172,8 @@ def _run_phase(
     full_refresh: bool,
     replay: Optional[ResponseReplay] = None,
 ) -> Iterator[Any]:
-    with frozen_heap(), run_pipeline(api.name) as pipeline:
+    # load_lock: on Postgres, merges into the dataset take turns with history windows' (load/history.py)
+    with frozen_heap(), run_pipeline(api.name) as pipeline, load_lock(api.name):
         stored = stored_parent_readers(api, pipeline, names, full_refresh)
         built = build_source(plan, names, stored_parents=stored, replay=replay)
         context.log.info(
@@ -244,8 +247,11 @@ def _loaded_keys(pipeline: dlt.Pipeline, table: str, field: str, since_load_id: 
         query = f"SELECT {key}, max({load_id}) FROM {qualified}"
         args: list[Any] = []
         if since_load_id is not None:
-            query += f" WHERE {load_id} > %s"
-            args.append(since_load_id)
+            # parents a history window loaded came with their children in that window's run
+            # (orchestration/history.py); its loads carry the schema `<api>_history`
+            loads = client.make_qualified_table_name("_dlt_loads")
+            query += f" WHERE {load_id} > %s AND {load_id} NOT IN (SELECT load_id FROM {loads} WHERE schema_name = %s)"
+            args.extend([since_load_id, history_schema_name(pipeline.dataset_name)])
         rows = client.execute_sql(query + f" GROUP BY {key}", *args)
     return [(row[0], row[1]) for row in rows or []]
 
