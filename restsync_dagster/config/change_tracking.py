@@ -7,11 +7,24 @@ apart from `model` because the extract layer's cursor and delta code reads them 
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator
 
 from restsync_dagster.config.strict_model import StrictModel
+
+
+class RestartOn(StrictModel):
+    """An answer that means "no further pages this way" (Freshdesk: 400 "You cannot access tickets
+    beyond the 300th page"): the listing starts again from page 1 filtered on the newest cursor
+    value read (Airbyte's SPLIT_USING_CURSOR). Each restart must reach a newer value than the one
+    before, at most `max_restarts` times; the overlap merges away on the primary key."""
+
+    status: int = Field(default=400, ge=400, le=599)
+    # text the answer's body must contain (case-insensitive); empty: any body with that status
+    body_contains: str = ""
+    max_restarts: int = Field(default=100, ge=1)
+
 
 class IncrementalConfig(StrictModel):
     """Fetch only records changed since the last loaded cursor value.
@@ -31,6 +44,8 @@ class IncrementalConfig(StrictModel):
     format: Literal["auto", "iso", "epoch_s", "epoch_ms", "date", "int"] = "auto"
     lag_seconds: float = Field(default=0, ge=0)
     probe_params: dict[str, Union[str, int]] = Field(default_factory=dict)
+    # restart the listing from the newest cursor value read when the API refuses to page on
+    restart_on: Optional[RestartOn] = None
 
     @field_validator("cursor_path")
     @classmethod

@@ -25,6 +25,7 @@ from restsync_dagster.extract.delta import DeltaRound, delta_resource
 from restsync_dagster.extract.listing import listing_resource
 from restsync_dagster.extract.plan import ApiPlan, ResourcePlan, topological
 from restsync_dagster.extract.record_hygiene import RecordHygiene
+from restsync_dagster.extract.restart import RestartingRequests
 from restsync_dagster.http.auth import RenewingOAuth2
 from restsync_dagster.http.pages import ListingClient, ListingRequests
 from restsync_dagster.http.replay import ResponseReplay
@@ -177,7 +178,7 @@ def _top_level_resource(plan: ApiPlan, resource: ResourcePlan, session: ApiSessi
 def _requests(plan: ApiPlan, resource: ResourcePlan, session: ApiSession) -> ListingRequests:
     """How the resource's listings are requested over `session`, from its plan (raises the setting it misses)."""
     resource = resource.resolved()
-    return ListingRequests(
+    parts: dict[str, Any] = dict(
         client=ListingClient(
             base_url=plan.client.base_url, headers={**plan.client.headers, **resource.headers}, session=session, source_file=plan.source_file
         ),
@@ -186,6 +187,11 @@ def _requests(plan: ApiPlan, resource: ResourcePlan, session: ApiSession) -> Lis
         make_paginator=resource.make_paginator,
         data_selector=resource.data_selector,
     )
+    incremental = resource.model.incremental
+    if incremental is not None and incremental.restart_on is not None:  # Freshdesk's 300-page cap (restart.py)
+        label = f"{plan.source_file or plan.name}: resource '{resource.model.name}'"
+        return RestartingRequests(**parts, label=label, incremental=incremental)
+    return ListingRequests(**parts)
 
 
 def delta_round(plan: ApiPlan, resource: ResourcePlan, session: ApiSession) -> DeltaRound:
