@@ -4,6 +4,11 @@ A config value `${secrets.api_key}` is looked up as `sources.<api>.api_key` thro
 providers: the environment variable `SOURCES__<API>__API_KEY`, then `.dlt/secrets.toml`;
 `${config.email}` likewise through `.dlt/config.toml`. `base_url` and an OAuth2 `token_url` can be
 overridden the same way (`SOURCES__<API>__BASE_URL`, `SOURCES__<API>__TOKEN_URL`) without editing YAML.
+
+A placeholder ending in `?` (`${config.org_id?}`) is optional: unset, a header or query parameter
+whose whole value it is is left out of the requests (Zoho Desk's `orgId`, needed only by accounts with
+several organizations), and inside a longer text it stands for nothing. Without `?` an unset setting
+fails, naming the file and field.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from restsync_dagster.config.errors import (
 from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.config.redaction import basic_auth_forms, protect
 
-PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)\}")
+PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)(\?)?\}")
 SECRET_AUTH_FIELDS = ("token", "password", "api_key", "client_secret", "refresh_token", "client_id", "username")
 
 
@@ -37,12 +42,25 @@ class ResolvedClient:
     credential_variables: tuple[str, ...] = ()
 
 
-def lookup(api: ApiConfig, name: str, secret: bool, field: str) -> str:
+class _Omitted:
+    """What an optional placeholder that is a whole value resolves to when unset: leave it out."""
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Any = _Omitted()
+
+
+def lookup(api: ApiConfig, name: str, secret: bool, field: str, optional: bool = False) -> Optional[str]:
+    """The setting's value; unset: None when `optional`, else MissingSettingError."""
     accessor = dlt.secrets if secret else dlt.config
     value = accessor.get(f"sources.{api.name}.{name}")
     if value is None and not secret:
         value = dlt.secrets.get(f"sources.{api.name}.{name}")
     if value is None or value == "":
+        if optional:
+            return None
         raise MissingSettingError(api.name, name, field, api.source_file, secret)
     if secret:  # wherever it goes (auth, a header, a query param), it is redacted from every log line
         protect([str(value)])
@@ -69,10 +87,25 @@ def control_character_problem(value: str) -> Optional[str]:
 
 
 def resolve_text(api: ApiConfig, value: Any, field: str) -> Any:
-    """Fill every `${secrets.x}` / `${config.x}` in a string; other values pass through."""
+    """Fill every `${secrets.x}` / `${config.x}` in a string; other values pass through. An unset
+    optional one (`${config.x?}`) is OMITTED when it is the whole value, nothing inside a text."""
     if not isinstance(value, str):
         return value
-    return PLACEHOLDER.sub(lambda m: lookup(api, m.group(2), m.group(1) == "secrets", field), value)
+    whole = PLACEHOLDER.fullmatch(value.strip())
+    if whole is not None and whole.group(3):
+        found = lookup(api, whole.group(2), whole.group(1) == "secrets", field, optional=True)
+        return OMITTED if found is None else found
+    return PLACEHOLDER.sub(lambda m: lookup(api, m.group(2), m.group(1) == "secrets", field, optional=bool(m.group(3))) or "", value)
+
+
+def _text(value: Any) -> Any:
+    """A value that cannot be left out (the base URL, an auth field): an unset optional one is empty."""
+    return "" if value is OMITTED else value
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """Headers or params without those an unset optional setting leaves out."""
+    return {key: value for key, value in values.items() if value is not OMITTED}
 
 
 def _override(api: ApiConfig, name: str) -> Optional[str]:
@@ -98,17 +131,17 @@ def _check_literal_secrets(api: ApiConfig) -> None:
 
 def resolve_client(api: ApiConfig) -> ResolvedClient:
     """Base URL, auth and headers with every secret filled in; raises MissingSettingError."""
-    base_url = (_override(api, "base_url") or resolve_text(api, api.client.base_url, "client.base_url")).rstrip("/")
+    base_url = (_override(api, "base_url") or _text(resolve_text(api, api.client.base_url, "client.base_url"))).rstrip("/")
     auth = None
     _check_literal_secrets(api)
     if api.client.auth is not None:
         auth = {
-            key: resolve_text(api, value, f"client.auth.{key}")
+            key: _text(resolve_text(api, value, f"client.auth.{key}"))
             for key, value in api.client.auth.model_dump().items()
         }
         if "token_url" in auth:
             auth["token_url"] = _override(api, "token_url") or auth["token_url"]
-    headers = {k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()}
+    headers = _present({k: resolve_text(api, v, f"client.headers.{k}") for k, v in api.client.headers.items()})
     return ResolvedClient(base_url=base_url, auth=auth, headers=headers, credential_variables=credential_variables(api))
 
 
@@ -127,8 +160,8 @@ def credential_variables(api: ApiConfig) -> tuple[str, ...]:
 
 def resolve_params(api: ApiConfig, resource: Resource) -> tuple[dict[str, Any], dict[str, str]]:
     """A resource's query params and headers with settings filled in; raises MissingSettingError."""
-    params = {k: resolve_text(api, v, f"endpoint.params.{k}") for k, v in resource.endpoint.params.items()}
-    headers = {k: resolve_text(api, v, f"endpoint.headers.{k}") for k, v in resource.endpoint.headers.items()}
+    params = _present({k: resolve_text(api, v, f"endpoint.params.{k}") for k, v in resource.endpoint.params.items()})
+    headers = _present({k: resolve_text(api, v, f"endpoint.headers.{k}") for k, v in resource.endpoint.headers.items()})
     return params, headers
 
 

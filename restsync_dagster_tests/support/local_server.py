@@ -23,16 +23,18 @@ Answer = Callable[[str], Any]  # the request's path (with its query) -> a JSON b
 
 class JsonServer:
     """Answers every GET with `answer(path)`: a Reply, or a body sent as JSON with 200; `seen` lists
-    the paths asked for."""
+    the paths asked for, `seen_headers` each request's headers (in the same order)."""
 
     def __init__(self, answer: Answer) -> None:
         self.seen: list[str] = []
-        seen = self.seen
+        self.seen_headers: list[dict[str, str]] = []
+        seen, seen_headers = self.seen, self.seen_headers
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True  # headers and body in one segment: no delayed-ACK stalls
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                seen_headers.append(dict(self.headers.items()))
                 seen.append(self.path)
                 reply = answer(self.path)
                 reply = reply if isinstance(reply, Reply) else Reply(200, reply)
