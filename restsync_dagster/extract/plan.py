@@ -27,6 +27,7 @@ from restsync_dagster.config.model import ApiConfig, ErrorHandling, Resource
 from restsync_dagster.config.settings import ResolvedClient, resolve_client, resolve_params
 from restsync_dagster.extract.children import compiled_data_selector
 from restsync_dagster.http.auth import build_auth
+from restsync_dagster.http.listing_guard import AdaptationNotes
 from restsync_dagster.http.paginator_factory import build_paginator
 from restsync_dagster.http.ratelimit import RequestBudget, budget_for
 
@@ -48,6 +49,8 @@ class ResourcePlan:
     data_selector: Optional[Any]  # compiled once (dlt parses a string selector for every page)
     hooks: Optional[Mapping[str, Any]]  # dlt response hooks that ignore error_handling.ignore_statuses
     problem: Optional[SettingError] = field(default=None, compare=False)  # a setting its query or headers miss
+    # the paginator adaptations of its listings in this run, each warned once (a child lists per parent)
+    notes: AdaptationNotes = field(default_factory=AdaptationNotes, compare=False, repr=False)
 
     def resolved(self) -> "ResourcePlan":
         """This plan, or the error of the setting its query or headers miss (MissingSettingError...)."""
@@ -57,7 +60,7 @@ class ResourcePlan:
 
     def make_paginator(self) -> Any:
         """A fresh paginator for one request sequence (dlt mutates paginators while paging)."""
-        return build_paginator(self.model.endpoint.paginator, label=self.label, max_pages=self.error_handling.max_pages)
+        return build_paginator(self.model.endpoint.paginator, label=self.label, max_pages=self.error_handling.max_pages, notes=self.notes)
 
 
 @dataclass(frozen=True)

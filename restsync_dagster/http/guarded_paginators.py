@@ -70,8 +70,8 @@ class _CursorAtUsualPlaces(dlt_paginators.JSONResponseCursorPaginator):
             param = where.rsplit(".", 1)[-1]
             hint = (f" (the API may expect it as ?{param}=; check paginator.cursor_param)"
                     if param in ("starting_after", "after", "cursor") and param != self.cursor_param else "")
-            log.warning(
-                "%s: paginator.cursor_path '%s' is not in the response; the next cursor was found at '%s' and "
+            self._adapted(  # type: ignore[attr-defined]  # ListingGuard's, mixed in with this class
+                log, "cursor_path", "%s: paginator.cursor_path '%s' is not in the response; the next cursor was found at '%s' and "
                 "is sent as ?%s=%s; set paginator.cursor_path: %s", self.label, self.cursor_path, where,
                 self.cursor_param, hint, where,
             )
@@ -153,8 +153,8 @@ class GuardedOffset(ListingGuard, dlt_paginators.OffsetPaginator):
             counted = "offsets counted from 1" if sent == self._page2 + 1 else (
                 "0-based offsets; a 1-based API serves one record twice, merged on the primary key"
             )
-            log.warning(
-                "%s: page 2 asked with ?%s= repeated page 1; the API honours ?%s=, the listing goes on with it "
+            self._adapted(
+                log, "offset_param", "%s: page 2 asked with ?%s= repeated page 1; the API honours ?%s=, the listing goes on with it "
                 "(%s); set paginator.offset_param: %s (and paginator.base_offset: 1 if the API counts from 1)",
                 self.label, self._tried[0], self.param_name, counted, self.param_name,
             )

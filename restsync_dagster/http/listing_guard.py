@@ -12,6 +12,7 @@ paginators are in `guarded_paginators`, built from the config by `paginator_fact
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Optional
 
 from dlt.common import jsonpath
@@ -33,6 +34,24 @@ class PaginationFieldError(RestsyncError):
     """A configured paginator field (a total) is missing from, or not a number in, a page of records."""
 
 
+class AdaptationNotes:
+    """The paginator adaptations of one resource in one run (`ResourcePlan.notes`, shared by every
+    listing of it: a child lists once per parent record). Each kind is warned once, and counted
+    every time; a repeat is logged at DEBUG with the count so far."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, logger: logging.Logger, kind: str, message: str, *args: Any) -> None:
+        with self._lock:
+            count = self.counts[kind] = self.counts.get(kind, 0) + 1
+        if count == 1:
+            logger.warning(message, *args)
+        else:
+            logger.debug(message + " (listing %d of this run doing so)", *args, count)
+
+
 class ListingGuard:
     """Mixin for list paginators: ends on every vendor's end signal, then guards against loops.
 
@@ -49,6 +68,14 @@ class ListingGuard:
     total_records_path: Optional[Any] = None
     total_records_field: str = "paginator.total_path"
     stop_on_status: tuple[int, ...] = ()
+    notes: Optional[AdaptationNotes] = None  # the resource's, for the run (None: warned once per listing)
+
+    def _adapted(self, logger: logging.Logger, kind: str, message: str, *args: Any) -> None:
+        """Warn about an adaptation to the wire: once per listing, and once per resource and run with notes."""
+        if self.notes is None:
+            logger.warning(message, *args)
+        else:
+            self.notes.warn(logger, kind, message, *args)
 
     def init_request(self, request: Request) -> None:
         self._pages = 0
@@ -87,8 +114,8 @@ class ListingGuard:
                 return f"{self.more_flag_field} is {values[0]!r}"
             if flag is None and data and not self._warned_flag:
                 self._warned_flag = True
-                log.warning(
-                    "%s: %s '%s' is not a boolean in a page of records (its keys: %s); the listing ends on "
+                self._adapted(
+                    log, "more_flag", "%s: %s '%s' is not a boolean in a page of records (its keys: %s); the listing ends on "
                     "its other signals; fix %s", self.label, self.more_flag_field, self.more_flag_path, body_keys(body),
                     self.more_flag_field,
                 )

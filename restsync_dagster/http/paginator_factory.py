@@ -28,17 +28,21 @@ from restsync_dagster.http.guarded_paginators import (
     GuardedPageNumber,
     GuardedSinglePage,
 )
-from restsync_dagster.http.listing_guard import ListingGuard
+from restsync_dagster.http.listing_guard import AdaptationNotes, ListingGuard
 
 ListConfig = Union[JsonLinkPaginator, HeaderLinkPaginator, CursorPaginator, PageNumberPaginator, OffsetPaginator]
 
 
-def build_paginator(config: Optional[PaginatorConfig], label: str, max_pages: int) -> Optional[dlt_paginators.BasePaginator]:
-    """A fresh paginator instance for one request sequence (dlt mutates paginators while paging)."""
+def build_paginator(
+    config: Optional[PaginatorConfig], label: str, max_pages: int, notes: Optional[AdaptationNotes] = None
+) -> Optional[dlt_paginators.BasePaginator]:
+    """A fresh paginator instance for one request sequence (dlt mutates paginators while paging);
+    `notes`: the resource's adaptations in this run, so each is warned once per resource, not per listing."""
     if config is None or isinstance(config, SinglePagePaginator):
         return GuardedSinglePage()
     paginator = _dlt_paginator(config)
     paginator.label = label
+    paginator.notes = notes
     paginator.max_pages = max_pages
     paginator.detect_end_flags = config.detect_end_flags
     paginator.stop_on_status = tuple(config.stop_on_status)
