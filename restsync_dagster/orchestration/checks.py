@@ -28,6 +28,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    DagsterRunStatus,
     DefaultSensorStatus,
     MetadataValue,
     SensorDefinition,
@@ -132,10 +133,55 @@ def table_checks(api: ApiConfig) -> AssetChecksDefinition:
                 names = {check.name for check in wanted if check.asset_key == key}
                 if not names:
                     continue
-                for result in _results(pipeline, resource, key, names):
+                stale = not_materialized(context, key)
+                results = _unchecked(key, names, stale) if stale is not None else _results(pipeline, resource, key, names)
+                for result in results:
                     yield redact_event(result)  # the event log keeps check metadata and descriptions
 
     return _checks
+
+
+def not_materialized(context: AssetCheckExecutionContext, key: AssetKey) -> Optional[dict[str, str]]:
+    """Whether the last run that was to load the asset did not (None: it did, or it is still running).
+
+    Dagster records every run's planned materializations: the latest planned one not followed by a
+    materialization from the same run means that run (this one, or a failed or canceled one) did
+    not load the table, and its rows are those of an earlier load. Checks run then (in the same
+    run, or from the UI's "Execute checks" after a failed run) would report stale rows as fresh."""
+    instance = context.instance
+    planned = instance.get_latest_planned_materialization_info(key)
+    if planned is None:
+        return None
+    latest = instance.get_latest_materialization_event(key)
+    if latest is not None and latest.run_id == planned.run_id:
+        return None
+    if planned.run_id != context.run.run_id:
+        run = instance.get_run_by_id(planned.run_id)
+        if run is None or run.status not in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            return None  # another run is loading it now, or it ended without planning to load it
+    return {"run": planned.run_id, "loaded_by": latest.run_id if latest is not None else ""}
+
+
+def _unchecked(key: AssetKey, names: set[str], stale: dict[str, str]) -> Iterator[AssetCheckResult]:
+    """The asset's checks when its last planned load did not happen: not evaluated on stale rows, and said so."""
+    loaded = f"the table holds the rows loaded by run {stale['loaded_by'][:8]}" if stale["loaded_by"] else "the table was never loaded"
+    description = (
+        f"not checked: run {stale['run'][:8]}, the last to load this asset, did not materialize it (it failed); "
+        f"{loaded}. Materialize it again, then the checks run on fresh rows"
+    )
+    for name in sorted(names):
+        yield AssetCheckResult(
+            asset_key=key,
+            check_name=name,
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            description=description,
+            metadata={
+                "not_checked": MetadataValue.bool(True),
+                "failed_run_id": MetadataValue.text(stale["run"]),
+                "last_materialization_run_id": MetadataValue.text(stale["loaded_by"] or "none"),
+            },
+        )
 
 
 def _results(pipeline: dlt.Pipeline, resource: Resource, key: AssetKey, names: set[str]) -> Iterator[AssetCheckResult]:
