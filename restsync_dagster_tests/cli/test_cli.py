@@ -22,7 +22,7 @@ def restsync(*args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Pat
     return subprocess.run([RESTSYNC, *args], env=env or dict(os.environ), cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("command", ["", "validate", "list", "run", "probe", "new", "import-airbyte", "simulate", "demo"])
+@pytest.mark.parametrize("command", ["", "validate", "list", "run", "backfill", "probe", "new", "import-airbyte", "simulate", "demo"])
 def test_help_on_every_command(command: str) -> None:
     result = restsync(*([command] if command else []), "--help")
     assert result.returncode == 0, result.stderr

@@ -320,3 +320,58 @@ def test_kill_9_mid_backfill_loses_nothing_duplicates_nothing_refetches_only_the
     children = sim_env.children_by_parent("service_desk", "conversations")
     conversations = [row[0] for row in table_rows("service_desk", "conversations", "id")]
     assert sorted(conversations) == sorted(c["id"] for t in want for c in children.get(t["id"], []))
+
+
+def test_postgres_windows_run_side_by_side_each_its_own_run(
+    sim_env: Any, workdir: Path, postgres_server: Any, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three `restsync backfill` processes at once on Postgres, one window each, on the production
+    instance: the history pool has the block's 4 slots, so the runs overlap (each window's first request
+    hangs 3 s); every ticket of the range lands once, the live pipeline has no state row."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg2
+
+    from restsync_dagster_tests.support.postgres_server import production_home
+
+    production_home(workdir / "dagster_home", postgres_server, postgres_dsn, monkeypatch)
+    warehouse = postgres_server.create_database()
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", warehouse)
+    configs = workdir / "configs"
+    configs.mkdir()
+    raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
+    for resource in raw["resources"]:
+        if resource["name"] == "tickets":
+            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before", "parallelism": 4}
+    (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
+    months = ["2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
+    for start in months[:3]:
+        sim_env.fail_window("service_desk", "tickets", start, seconds=3, count=1, match="start")  # hang, then answer
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "restsync_dagster.cli.commands", "backfill", "service_desk", "tickets", "--start", start, "--end", end, "--configs", str(configs)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        )
+        for start, end in zip(months, months[1:])
+    ]
+    outcomes = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], [err[-2000:] for _, err in outcomes]
+    with DagsterInstance.get() as instance:
+        assert instance.event_log_storage.get_concurrency_info("restsync/service_desk/history").slot_count == 4
+        records = [r for r in instance.get_run_records() if r.dagster_run.tags.get("restsync/history") == "service_desk"]
+        assert len(records) == 3 and {r.dagster_run.tags.get("dagster/partition") for r in records} == set(months[:3])
+        assert max(r.start_time for r in records) < min(r.end_time for r in records)  # all three at once
+    connection = psycopg2.connect(warehouse)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM service_desk.tickets")
+            loaded = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT pipeline_name FROM service_desk._dlt_pipeline_state")
+            pipelines = {row[0] for row in cursor.fetchall()}
+    finally:
+        connection.close()
+    assert sorted(loaded) == ids(sim_env.records_between("service_desk", "tickets", datetime(2024, 2, 1, tzinfo=UTC), MAY))
+    assert "restsync_service_desk" not in pipelines and len(pipelines) == 3
