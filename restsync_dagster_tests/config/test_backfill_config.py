@@ -58,6 +58,7 @@ def test_yaml_dates_read_as_text() -> None:
         (tickets(parallelism=0), "backfill.parallelism", "greater than or equal to 1"),
         (tickets(unknown=1), "backfill.unknown", "unknown key"),
         ({**tickets(), "write_disposition": "append"}, "backfill", "needs write_disposition merge"),
+        ({**tickets(), "primary_key": []}, "backfill", "backfill needs a primary_key"),
         ({**tickets(), "write_disposition": "replace", "primary_key": []}, "backfill", "needs write_disposition merge"),
     ],
 )
