@@ -11,7 +11,7 @@ import pytest
 from restsync_dagster.config.model import ApiConfig, Resource
 from restsync_dagster.orchestration.assets import build_api_assets
 from restsync_dagster.simulator import Simulator
-from restsync_dagster_tests.support.expected import expected_keys, key_columns
+from restsync_dagster_tests.support.expected import expected_keys, key_columns, key_rows
 from restsync_dagster_tests.support.helpers import run_assets, shipped
 
 
@@ -40,7 +40,7 @@ def pg_tables(dsn: str, schema: str) -> set[str]:
 
 
 def pg_keys(dsn: str, api: ApiConfig, resource: Resource) -> list[tuple[str, ...]]:
-    return sorted(tuple(str(v) for v in row) for row in pg_rows(dsn, api.name, resource.name, key_columns(resource)))
+    return key_rows(resource, pg_rows(dsn, api.name, resource.name, key_columns(resource)))
 
 
 def assert_postgres_matches_simulator(sim: Simulator, dsn: str, api: ApiConfig) -> dict[str, int]:

@@ -24,7 +24,10 @@ def _top_key(resource: Resource) -> str:
 
 
 def key_columns(resource: Resource) -> str:
-    """The table columns `expected_keys` compares, as a SELECT list (dlt's snake_case names)."""
+    """The table columns `expected_keys` compares, as a SELECT list (dlt's snake_case names); a
+    keyless top-level table is compared by its number of rows (`key_rows`)."""
+    if resource.parent is None and not resource.primary_key_columns:
+        return "1"
     if resource.parent is None:
         return _NAMING.normalize_identifier(_top_key(resource))
     parent_column = parent_key_column(resource)
@@ -48,13 +51,17 @@ def expected_keys(sim: Simulator, api: ApiConfig, resource: Resource) -> list[tu
     return sorted((str(child["id"]),) for children in pairs.values() for child in children)
 
 
+def key_rows(resource: Resource, rows: list[tuple[object, ...]]) -> list[tuple[str, ...]]:
+    """Rows selected with `key_columns`, as `expected_keys` gives them (any destination)."""
+    if resource.parent is None and not resource.primary_key_columns:
+        return [KEYLESS_ROW] * len(rows)
+    return sorted(tuple(str(v) for v in row) for row in rows)
+
+
 def loaded_keys(api: ApiConfig, resource: Resource) -> list[tuple[str, ...]]:
     if not table_exists(api.name, resource.name):
         return []
-    if resource.parent is None and not resource.primary_key_columns:
-        return [KEYLESS_ROW] * len(table_rows(api.name, resource.name, "1"))
-    columns = key_columns(resource)
-    return sorted(tuple(str(v) for v in row) for row in table_rows(api.name, resource.name, columns))
+    return key_rows(resource, table_rows(api.name, resource.name, key_columns(resource)))
 
 
 def assert_matches_simulator(sim: Simulator, api: ApiConfig) -> dict[str, int]:
