@@ -32,7 +32,13 @@ def cmd_import_airbyte(args: argparse.Namespace) -> int:
 
     output = Path(args.output) if args.output else None
     name = args.name or (output.stem if output else None)
-    imported = import_file(args.manifest, name=name)
+    from restsync_dagster.config.errors import RestsyncError
+
+    try:
+        imported = import_file(args.manifest, name=name)
+    except RestsyncError as exc:
+        print(f"error  {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         parse_api_config(imported.config, source_file=output or args.manifest)
     except ConfigErrors as exc:
@@ -49,8 +55,12 @@ def cmd_import_airbyte(args: argparse.Namespace) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         print(f"wrote  {output}: {len(imported.config['resources'])} resources", file=sys.stderr)
-    for line in imported.unmapped:
-        print(f"unmapped  {line}", file=sys.stderr)
-    if not imported.unmapped:
-        print("every component was mapped", file=sys.stderr)
+    for line in imported.lines:
+        label = "approx" if line.kind == "approximate" else "unmapped"
+        print(f"{label}  {str(line).replace('approximate: ', '', 1) if label == 'approx' else line}", file=sys.stderr)
+    approximate = sum(1 for line in imported.lines if line.kind == "approximate")
+    if approximate == len(imported.lines):
+        print("every component was mapped" + (f" ({approximate} approximately)" if approximate else ""), file=sys.stderr)
+    for line in imported.summary_lines():
+        print(f"summary  {line}", file=sys.stderr)
     return EXIT_OK

@@ -9,7 +9,7 @@ from typing import Any
 
 from restsync_dagster.config.airbyte.auth import map_auth
 from restsync_dagster.config.airbyte.context import ImportContext
-from restsync_dagster.config.airbyte.manifest import split_url
+from restsync_dagster.config.airbyte.manifest import mark_read, split_url
 
 
 def map_client(context: ImportContext, requesters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -24,6 +24,8 @@ def map_client(context: ImportContext, requesters: list[dict[str, Any]]) -> dict
     if auths:
         if any(a != auths[0] for a in auths):
             context.note(None, "streams use different authenticators; using the first stream's")
+        for other in auths[1:]:
+            mark_read(other)  # the same authenticator again, or a different one (the line above)
         auth = map_auth(context, auths[0])
         if auth:
             client["auth"] = auth

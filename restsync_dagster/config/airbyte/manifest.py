@@ -8,6 +8,7 @@ expressions restsync can translate recognised: `{{ config['x'] }}`, `{{ paramete
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 import re
 from typing import Any, Collection, Optional
 
@@ -151,3 +152,166 @@ def spec_secrets(manifest: dict[str, Any]) -> frozenset[str]:
     return frozenset(k for k, v in _spec_properties(manifest).items() if v.get("airbyte_secret"))
 
 
+
+
+# --- Jinja access chains ---------------------------------------------------------------------------
+
+_STEP = re.compile(
+    r"""\s*(?:\.get\(\s*['"]([^'"]+)['"]\s*(,[^)]*)?\)|\[\s*['"]([^'"]+)['"]\s*\]|\.([A-Za-z_@][A-Za-z0-9_@]*))"""
+)
+_BLOCK = re.compile(r"\{\{(.*?)\}\}", re.S)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """`{{ root.get('a', {})['b'].c | f(...) or 'x' }}` read apart: `keys` ['a', 'b', 'c'], `defaulted`
+    (a `.get`, `| default(...)` or `or ...` gives a value when a key is missing), `rest` the filters
+    and operators after the chain ('| f(...)', "or 'x'"), '' when the chain is the whole expression."""
+
+    keys: tuple[str, ...]
+    defaulted: bool
+    rest: str
+
+
+def access_chain(expression: str, root: str) -> Optional[Chain]:
+    """The access chain of a Jinja expression (with or without its `{{ }}`) starting at `root`."""
+    text = expression.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2]
+    text = text.strip()
+    if not re.match(rf"^{re.escape(root)}(?![A-Za-z0-9_])", text):
+        return None
+    position, keys, defaulted = len(root), [], False
+    while True:
+        match = _STEP.match(text, position)
+        if not match or match.end() == position:
+            break
+        get_key, get_default, item, attribute = match.groups()
+        if get_key is not None:
+            defaulted = True
+            keys.append(get_key)
+        else:
+            keys.append(item if item is not None else attribute)
+        position = match.end()
+    if not keys:
+        return None
+    rest = text[position:].strip()
+    if re.match(r"^(\|\s*default\b|or\b)", rest):
+        defaulted = True
+    return Chain(tuple(keys), defaulted, rest)
+
+
+def jinja_blocks(value: str) -> list[str]:
+    """The expressions of the `{{ ... }}` blocks of a text."""
+    return [m.group(1) for m in _BLOCK.finditer(value)]
+
+
+def substitute_blocks(value: str, replace: Any) -> str:
+    """Each `{{ expr }}` block replaced by `replace(expr)` (None keeps the block)."""
+
+    def one(match: "re.Match[str]") -> str:
+        new = replace(match.group(1))
+        return match.group(0) if new is None else new
+
+    return _BLOCK.sub(one, value)
+
+
+# --- what the mappers read ---------------------------------------------------------------------------
+
+
+class Tracked(dict):  # type: ignore[type-arg]
+    """A manifest mapping that records which of its keys a mapper read (`read`), so the import can
+    list every key nothing consumed (`unread`)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.read: set[Any] = set()
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def items(self) -> Any:
+        self.read.update(self.keys())
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.update(self.keys())
+        return super().values()
+
+
+def track(node: Any) -> Any:
+    """The manifest (part) with every mapping a `Tracked`."""
+    if isinstance(node, dict):
+        return Tracked({k: track(v) for k, v in dict.items(node)})
+    if isinstance(node, list):
+        return [track(v) for v in node]
+    return node
+
+
+def plain(node: Any) -> Any:
+    """Plain dicts and lists again (what YAML writes and pydantic reads), nothing marked read."""
+    if isinstance(node, dict):
+        return {k: plain(v) for k, v in dict.items(node)}
+    if isinstance(node, (list, tuple)):
+        return [plain(v) for v in node]
+    return node
+
+
+def mark_read(node: Any) -> None:
+    """Mark a whole subtree consumed (a mapper noted it as one construct)."""
+    if isinstance(node, Tracked):
+        node.read.update(node.keys())
+        for value in dict.values(node):
+            mark_read(value)
+    elif isinstance(node, list):
+        for value in node:
+            mark_read(value)
+
+
+def unread(node: Any, path: str) -> list[str]:
+    """`path.key (type X)` of every key of a tracked subtree no mapper read; a mapping read as a
+    whole but none of whose keys was read is one entry. A mapping's `type` alone is never listed."""
+    found: list[str] = []
+    if isinstance(node, Tracked):
+        for key, value in dict.items(node):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in node.read:
+                if key != "type":
+                    found.append(describe(where, value))
+            elif isinstance(value, Tracked) and value and not value.read:
+                found.append(describe(where, value))
+            else:
+                found += unread(value, where)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, Tracked) and value and not value.read:
+                found.append(describe(f"{path}[{index}]", value))
+            else:
+                found += unread(value, f"{path}[{index}]")
+    return found
+
+
+def describe(path: str, value: Any) -> str:
+    if isinstance(value, dict) and dict.get(value, "type"):
+        return f"{path} ({dict.get(value, 'type')})"
+    if isinstance(value, (dict, list)):
+        return path
+    text = repr(value)
+    return f"{path} = {text[:80] + '...' if len(text) > 80 else text}"
+
+
+def spec_required(manifest: dict[str, Any]) -> Optional[frozenset[str]]:
+    """The spec's required config keys; None when the manifest has no connection_specification."""
+    spec = (manifest.get("spec") or {}).get("connection_specification")
+    if not isinstance(spec, dict):
+        return None
+    return frozenset(str(k) for k in spec.get("required") or [])

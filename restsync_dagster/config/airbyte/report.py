@@ -1,29 +1,82 @@
-"""What an import produced: the restsync config dict and the report of what could not be mapped.
+"""What an import produced: the restsync config dict, a line for every construct mapped
+approximately or not mapped, and the summary (streams mapped, approximated, left out; the settings
+the user must provide).
 
-Every construct mapper notes what it leaves out (`context.ImportContext.note`); the report keeps
-those lines so nothing is dropped silently, and writes them at the top of the config file it renders.
+Every construct mapper reports through `context.ImportContext` (`approx`, `note`), and what no
+mapper read is listed too, so nothing is dropped silently; `to_yaml` writes the lines and the
+summary at the top of the config file it renders, `summary_lines` is what the CLI prints.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from restsync_dagster.config.airbyte.context import APPROXIMATE, Line
+
+PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)(\?)?\}")
+
 
 @dataclass
 class Imported:
-    """The restsync config dict and what could not be mapped (one line each, naming stream and field)."""
+    """The config dict, its report `lines`, the streams `left_out` (stream -> why) and, per stream
+    imported, the resources it became (`streams`)."""
 
     config: dict[str, Any]
-    unmapped: list[str] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+    streams: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def unmapped(self) -> list[str]:
+        """Every line: approximations and what was not mapped."""
+        return [str(line) for line in self.lines]
+
+    @property
+    def mapped(self) -> list[str]:
+        """Streams imported with no line of their own: mapped faithfully."""
+        lined = {line.stream for line in self.lines}
+        return [s for s in self.streams if s not in lined]
+
+    @property
+    def approximated(self) -> list[str]:
+        """Streams imported with at least one line (mapped approximately, or with a part not mapped)."""
+        lined = {line.stream for line in self.lines}
+        return [s for s in self.streams if s in lined]
+
+    def settings(self) -> dict[str, list[str]]:
+        """Settings the config reads: {'required': [...], 'optional': [...]} as SOURCES__<API>__<X>."""
+        found: dict[str, bool] = {}
+        for _, name, optional in PLACEHOLDER.findall(yaml.safe_dump(self.config)):
+            found[name] = found.get(name, True) and bool(optional)
+        prefix = f"SOURCES__{str(self.config.get('name', '')).upper()}__"
+        return {
+            "required": [prefix + n.upper() for n, o in found.items() if not o],
+            "optional": [prefix + n.upper() for n, o in found.items() if o],
+        }
+
+    def summary_lines(self) -> list[str]:
+        settings = self.settings()
+        approximate = sum(1 for line in self.lines if line.kind == APPROXIMATE)
+        return [
+            f"streams mapped: {len(self.mapped)}" + (f" ({', '.join(self.mapped)})" if self.mapped else ""),
+            f"streams approximated: {len(self.approximated)}" + (f" ({', '.join(self.approximated)})" if self.approximated else ""),
+            f"streams left out: {len(self.left_out)}" + (f" ({', '.join(self.left_out)})" if self.left_out else ""),
+            f"lines: {approximate} approximate, {len(self.lines) - approximate} not mapped",
+            "settings to provide: " + (", ".join(settings["required"]) or "none"),
+            "optional settings: " + (", ".join(settings["optional"]) or "none"),
+        ]
 
     def to_yaml(self, source: str = "") -> str:
-        """The config as YAML, headed by a comment listing what was not mapped."""
+        """The config as YAML, headed by a comment listing the lines and the summary."""
         header = [f"# Imported from the Airbyte manifest {source} by `restsync import-airbyte`.".replace("  ", " ")]
-        if self.unmapped:
-            header.append("# Not mapped (review by hand):")
-            header += [f"#   - {line}" for line in self.unmapped]
+        if self.lines:
+            header.append("# Approximated or not mapped (review by hand):")
+            header += [f"#   - {line}" for line in self.lines]
+        header.append("# Summary:")
+        header += [f"#   {line}" for line in self.summary_lines()]
         body = yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=120)
         return "\n".join(header) + "\n" + body
