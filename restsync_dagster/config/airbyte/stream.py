@@ -111,6 +111,9 @@ def request_values(context: ImportContext, stream: str, where: str, values: Any,
         if key in skip:
             continue
         value = context.placeholders(stream, f"requester.{where}.{key}", value)
+        if isinstance(value, (dict, list)) or value is None:
+            context.note(stream, f"requester.{where}.{key}: {value!r} (restsync sends text or numbers)")
+            continue
         if has_jinja(value):
             context.note(stream, f"requester.{where}.{key}: '{value}' (a template restsync cannot evaluate)")
             continue

@@ -32,11 +32,11 @@ def map_transformations(context: ImportContext, stream: str, transformations: An
                 if parent and match and (match.group(1) or match.group(2)) == parent[2] and target:
                     columns[str(target)] = f"_{parent[0]}_{parent[1]}"  # restsync adds the parent key to every child row
                     continue
-                context.note(stream, f"AddFields {added.get('path')} = '{value}' (restsync loads records as sent; add the column downstream)", added)
+                context.note(stream, f"AddFields {added.get('path')} = '{value}' (restsync loads records as sent; add the column downstream)")
             if transformation.get("condition"):
                 context.note(stream, f"AddFields condition '{transformation.get('condition')}'")
         elif kind == "RemoveFields":
-            context.note(stream, f"RemoveFields {transformation.get('field_pointers')} (restsync loads these fields)", transformation)
+            context.note(stream, f"RemoveFields {transformation.get('field_pointers')} (restsync loads these fields)")
         else:
             context.note(stream, f"transformation '{kind}' (restsync loads records as sent)", transformation)
     return columns
