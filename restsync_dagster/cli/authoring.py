@@ -55,11 +55,12 @@ def cmd_import_airbyte(args: argparse.Namespace) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         print(f"wrote  {output}: {len(imported.config['resources'])} resources", file=sys.stderr)
-    for line in imported.lines:
-        label = "approx" if line.kind == "approximate" else "unmapped"
-        print(f"{label}  {str(line).replace('approximate: ', '', 1) if label == 'approx' else line}", file=sys.stderr)
-    approximate = sum(1 for line in imported.lines if line.kind == "approximate")
-    if approximate == len(imported.lines):
+    groups = imported.groups  # a line shared by several streams once, naming them
+    for group in groups:
+        label = "approx" if group.kind == "approximate" else "unmapped"
+        print(f"{label}  {str(group).replace('approximate: ', '', 1) if label == 'approx' else group}", file=sys.stderr)
+    approximate = sum(1 for group in groups if group.kind == "approximate")
+    if approximate == len(groups):
         print("every component was mapped" + (f" ({approximate} approximately)" if approximate else ""), file=sys.stderr)
     for line in imported.summary_lines():
         print(f"summary  {line}", file=sys.stderr)

@@ -52,16 +52,30 @@ def map_auth(context: ImportContext, authenticator: dict[str, Any]) -> Optional[
         context.note(None, "SelectiveAuthenticator (chosen by config at run time): add client.auth by hand", authenticator)
         return None
     if kind == "BearerAuthenticator":
-        return {"type": "bearer", "token": secret("api_token")}
+        return {"type": "bearer", "token": _token(context, authenticator)}
     if kind == "ApiKeyAuthenticator":
         option = authenticator.get("inject_into") or {}
         location = "query" if option.get("inject_into") == "request_parameter" else "header"
         if option.get("inject_into") not in (None, "request_parameter", "header"):
             context.note(None, f"authenticator.inject_into {option.get('inject_into')} (restsync sends the key as a header)")
         name = option.get("field_name") or authenticator.get("header") or "Authorization"
-        return {"type": "api_key", "api_key": secret("api_token"), "name": name, "location": location}
+        return {"type": "api_key", "api_key": _token(context, authenticator), "name": name, "location": location}
     context.note(None, f"authenticator type '{kind}' has no restsync equivalent; add client.auth by hand", authenticator)
     return None
+
+
+def _token(context: ImportContext, authenticator: dict[str, Any]) -> Any:
+    """The key of an ApiKeyAuthenticator / BearerAuthenticator: its `api_token`; an `api_key` written
+    instead (not the CDK's name) is read as it, with a line; neither: `${secrets.api_key}`, noted."""
+    kind = authenticator.get("type")
+    if authenticator.get("api_token") is not None:
+        return secret_value(context, "api_token", authenticator.get("api_token"))
+    if authenticator.get("api_key") is not None:
+        context.approx(None, f"{kind}.api_key is read as its api_token (the CDK's name for the key)")
+        return secret_value(context, "api_key", authenticator.get("api_key"))
+    context.note(None, f"{kind} has no api_token; the config sends ${{secrets.api_key}} "
+                       f"(set SOURCES__{context.name.upper()}__API_KEY)")
+    return "${secrets.api_key}"
 
 
 def secret_value(context: ImportContext, key: str, value: Any) -> Any:

@@ -3,8 +3,10 @@ approximately or not mapped, and the summary (streams mapped, approximated, left
 the user must provide).
 
 Every construct mapper reports through `context.ImportContext` (`approx`, `note`), and what no
-mapper read is listed too, so nothing is dropped silently; `to_yaml` writes the lines and the
-summary at the top of the config file it renders, `summary_lines` is what the CLI prints.
+mapper read is listed too, so nothing is dropped silently. The same line under several streams (a
+paginator shared through `definitions`, say) is reported once, naming them (`Group`). `to_yaml`
+writes the grouped lines and the summary at the top of the config file it renders; the CLI prints
+`groups` and `summary_lines`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,37 @@ from restsync_dagster.config.airbyte.context import APPROXIMATE, Line
 PLACEHOLDER = re.compile(r"\$\{(secrets|config)\.([A-Za-z0-9_]+)(\?)?\}")
 
 
+@dataclass(frozen=True)
+class Group:
+    """One report line as printed: a line's kind and text, and every stream it was reported under
+    (`()` for the whole manifest)."""
+
+    kind: str
+    what: str
+    streams: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if len(self.streams) == 1:
+            return str(Line(self.streams[0], self.kind, self.what))
+        text = str(Line(None, self.kind, self.what))
+        return f"{text} (streams {', '.join(self.streams)})" if self.streams else text
+
+
+def group_lines(lines: list[Line]) -> list[Group]:
+    """Identical lines of several streams as one, at the place of the first; a line of the whole
+    manifest stays on its own."""
+    order: list[tuple[str, str, bool]] = []
+    streams: dict[tuple[str, str, bool], list[str]] = {}
+    for line in lines:
+        key = (line.kind, line.what, line.stream is None)
+        if key not in streams:
+            order.append(key)
+            streams[key] = []
+        if line.stream is not None and line.stream not in streams[key]:
+            streams[key].append(line.stream)
+    return [Group(kind, what, tuple(streams[(kind, what, whole)])) for kind, what, whole in order]
+
+
 @dataclass
 class Imported:
     """The config dict, its report `lines`, the streams `left_out` (stream -> why) and, per stream
@@ -31,9 +64,14 @@ class Imported:
     streams: dict[str, list[str]] = field(default_factory=dict)
 
     @property
+    def groups(self) -> list[Group]:
+        """The lines as reported: identical lines of several streams once (`group_lines`)."""
+        return group_lines(self.lines)
+
+    @property
     def unmapped(self) -> list[str]:
-        """Every line: approximations and what was not mapped."""
-        return [str(line) for line in self.lines]
+        """Every reported line: approximations and what was not mapped (grouped across streams)."""
+        return [str(group) for group in self.groups]
 
     @property
     def mapped(self) -> list[str]:
@@ -60,12 +98,13 @@ class Imported:
 
     def summary_lines(self) -> list[str]:
         settings = self.settings()
-        approximate = sum(1 for line in self.lines if line.kind == APPROXIMATE)
+        groups = self.groups
+        approximate = sum(1 for group in groups if group.kind == APPROXIMATE)
         return [
             f"streams mapped: {len(self.mapped)}" + (f" ({', '.join(self.mapped)})" if self.mapped else ""),
             f"streams approximated: {len(self.approximated)}" + (f" ({', '.join(self.approximated)})" if self.approximated else ""),
             f"streams left out: {len(self.left_out)}" + (f" ({', '.join(self.left_out)})" if self.left_out else ""),
-            f"lines: {approximate} approximate, {len(self.lines) - approximate} not mapped",
+            f"lines: {approximate} approximate, {len(groups) - approximate} not mapped",
             "settings to provide: " + (", ".join(settings["required"]) or "none"),
             "optional settings: " + (", ".join(settings["optional"]) or "none"),
         ]
@@ -75,7 +114,7 @@ class Imported:
         header = [f"# Imported from the Airbyte manifest {source} by `restsync import-airbyte`.".replace("  ", " ")]
         if self.lines:
             header.append("# Approximated or not mapped (review by hand):")
-            header += [f"#   - {line}" for line in self.lines]
+            header += [f"#   - {line}" for line in self.unmapped]
         header.append("# Summary:")
         header += [f"#   {line}" for line in self.summary_lines()]
         body = yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=120)
