@@ -6,6 +6,11 @@ tickets -> conversations edge is drawn between the two nodes, clicks Materialize
 to succeed (GraphQL), checks the rows in DuckDB and the materialization metadata on the asset page,
 and takes the screenshots the README shows (written to docs/asset_graph.png and docs/asset_page.png
 when RESTSYNC_UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the checkout clean).
+
+A second test serves shared_inbox instead: `restsync backfill` on the same DAGSTER_HOME loads two
+monthly windows of conversations_history and fails a third (the simulator's `window_fail`), then the
+asset's Partitions tab must show them so (counts, the status bar's spans and tooltips, the status
+filters, the failed run, the window's metadata): docs/history_partitions.png.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import duckdb
 import pytest
 import yaml
 
+from restsync_dagster.config.loading import parse_api_config
+from restsync_dagster.orchestration.history import partitions_of
 from restsync_dagster_tests.conftest import CONFIGS, PROJECT_ROOT
 from restsync_dagster_tests.support.postgres_server import free_port
 
@@ -57,6 +64,7 @@ class DagsterDev:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "dagster_dev.log"
+        self.env = env
         dagster = str(Path(sys.executable).parent / "dagster")
         self.process = subprocess.Popen(
             [dagster, "dev", "-m", "restsync_dagster.definitions", "-h", "127.0.0.1", "-p", str(self.port)],
@@ -110,10 +118,12 @@ class DagsterDev:
 
 
 @pytest.fixture
-def dagster_dev(simulator: Any, tmp_path: Path) -> Iterator[tuple[DagsterDev, Path]]:
+def dagster_dev(simulator: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[DagsterDev, Path]]:
+    """`dagster dev` serving one shipped API (service_desk; another through indirect parametrization)."""
+    api = getattr(request, "param", "service_desk")
     configs = tmp_path / "configs"
     configs.mkdir()
-    _quiet_copy(CONFIGS / "service_desk.yaml", configs / "service_desk.yaml")
+    _quiet_copy(CONFIGS / f"{api}.yaml", configs / f"{api}.yaml")
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(INSTANCE_TEMPLATE, home / "dagster.yaml")
@@ -134,6 +144,7 @@ def dagster_dev(simulator: Any, tmp_path: Path) -> Iterator[tuple[DagsterDev, Pa
         yield server, data
     finally:
         server.stop()
+        simulator.clear_faults()
 
 
 def _wait_for_run(server: DagsterDev, asset: list[str], timeout: float = 150) -> dict[str, Any]:
@@ -222,3 +233,112 @@ def test_materialize_from_the_asset_graph(dagster_dev: tuple[DagsterDev, Path], 
     assert tickets == len(simulator.records("service_desk", "tickets"))
     expected_children = sum(len(v) for v in simulator.children_by_parent("service_desk", "conversations").values())
     assert conversations == expected_children
+
+
+HISTORY_ASSET = "/assets/shared_inbox/conversations_history?view=partitions"
+LOADED, FAILED = ("2024-02-01", "2024-03-01"), "2024-04-01"  # monthly windows of shared_inbox conversations
+
+
+def _partition_rows(page: Any, expected: dict[str, str], timeout: float = 10) -> None:
+    """The partition list beside the status bar (key -> the colour of its status dot) becomes `expected`."""
+    deadline, found = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        rows = page.locator('[class*="AssetEventList_assetListRow"]')
+        found = {}
+        for index in range(rows.count()):
+            row = rows.nth(index)
+            key = row.locator("span").first.inner_text().strip()
+            found[key] = row.locator('div[style*="border-radius: 100%"]').first.evaluate("e => e.style.background")
+        if found == expected:
+            return
+        page.wait_for_timeout(250)
+    assert found == expected
+
+
+def _show(page: Any, **wanted: bool) -> None:
+    """Set the status filters above the partition list (Failed, Materialized, Missing) by their labels."""
+    for label, on in wanted.items():
+        box = page.get_by_role("checkbox", name=re.compile(rf"^{label.capitalize()} \(\d+\)$"))
+        if box.is_checked() != on:
+            page.get_by_text(re.compile(rf"^{label.capitalize()} \(\d+\)$")).click()
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("dagster_dev", ["shared_inbox"], indirect=True)
+def test_history_partitions_after_a_backfill(dagster_dev: tuple[DagsterDev, Path], simulator: Any) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, data = dagster_dev
+    shots = DOCS if os.environ.get("RESTSYNC_UPDATE_SCREENSHOTS") == "1" else data.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    api = parse_api_config(yaml.safe_load((CONFIGS / "shared_inbox.yaml").read_text()), str(CONFIGS / "shared_inbox.yaml"), default_name="shared_inbox")
+    partitions = partitions_of(api.resource("conversations").backfill)  # type: ignore[arg-type]
+    total = len(partitions.get_partition_keys())  # from 2024-01 up to the month running now
+    assert total >= 30
+
+    # three windows from a terminal, on the instance the UI reads; the April one answers 400 on every page
+    simulator.inject_fault("shared_inbox", "window_fail", "conversations", count=-1, since="2024-04-10T00:00:00Z", status=400)
+    restsync = str(Path(sys.executable).parent / "restsync")
+    backfill = subprocess.run(
+        [restsync, "backfill", "shared_inbox", "conversations", "--start", "2024-02-01", "--end", "2024-05-01"],
+        env=server.env, cwd=data.parent, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert backfill.returncode == 1, backfill.stdout + backfill.stderr[-3000:]
+    assert "3 window(s), 0 already materialized (skipped), 3 to run" in backfill.stdout
+    assert all(f"window {key} loaded conversations=" in backfill.stdout for key in LOADED), backfill.stdout
+    assert f"window {FAILED} failed" in backfill.stderr and "answered 400" in backfill.stderr
+    simulator.clear_faults()
+    march = simulator.records_between("shared_inbox", "conversations", "2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(60_000)
+            skip = page.get_by_role("button", name="Skip")
+            page.add_locator_handler(skip, lambda: skip.click())
+            page.goto(f"{server.base}{HISTORY_ASSET}")
+            # the counts: every window of the block, 2 materialized, 1 failed, the rest missing
+            page.get_by_text(f"{total} Partitions Selected", exact=True).wait_for()
+            for label in ("Failed (1)", "Materialized (2)", "Materializing (0)", f"Missing ({total - 3})"):
+                page.get_by_text(label, exact=True).wait_for()
+            # the status bar: one green span over February-March, one red over April, nothing else coloured
+            spans = page.locator('[class*="PartitionStatusBar_colorSpan"]')
+            assert [spans.nth(i).evaluate("e => e.style.background") for i in range(spans.count())] == [
+                "var(--color-accent-green)", "var(--color-accent-red)"]
+            spans.nth(0).hover()
+            page.get_by_text(f"Partitions {LOADED[0]} through {LOADED[1]} are materialized").first.wait_for()
+            spans.nth(1).hover()
+            page.get_by_text(f"Partition {FAILED} is failed").first.wait_for()
+            page.mouse.move(0, 0)
+
+            # the status filters narrow the list: the failed window alone, then the two loaded
+            _show(page, missing=False, materialized=False, failed=True)
+            page.get_by_text("1 Partitions Selected", exact=True).wait_for()
+            _partition_rows(page, {FAILED: "var(--color-accent-red)"})
+            page.get_by_text(FAILED, exact=True).first.click()
+            page.get_by_text("failed, and did not materialize this asset").wait_for()
+            _show(page, materialized=True, failed=False)
+            page.get_by_text("2 Partitions Selected", exact=True).wait_for()
+            _partition_rows(page, {key: "var(--color-accent-green)" for key in LOADED})
+
+            # the README's picture: the windows that ran, March selected with its materialization's metadata
+            _show(page, failed=True)
+            page.get_by_text("3 Partitions Selected", exact=True).wait_for()
+            page.get_by_text(LOADED[1], exact=True).first.click()
+            page.get_by_text("window_start").wait_for()
+            page.get_by_text("2024-03-01T00:00:00Z", exact=True).wait_for()
+            page.get_by_text("2024-04-01T00:00:00Z", exact=True).wait_for()
+            rows_loaded = page.locator("tr", has_text="rows_loaded").first.inner_text()
+            assert rows_loaded.split() == ["rows_loaded", str(len(march))]
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shots / "history_partitions.png"))
+            assert (shots / "history_partitions.png").stat().st_size > 10_000
+        finally:
+            browser.close()
+
+    with duckdb.connect(str(data / "restsync_shared_inbox.duckdb"), read_only=True) as con:
+        loaded = sorted(row[0] for row in con.execute("SELECT id FROM shared_inbox.conversations").fetchall())
+    window = simulator.records_between("shared_inbox", "conversations", "2024-02-01T00:00:00Z", "2024-04-01T00:00:00Z")
+    assert loaded == sorted(record["id"] for record in window)  # February and March, not April
