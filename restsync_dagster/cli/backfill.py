@@ -15,7 +15,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from restsync_dagster.cli.config_files import load_configs
+from restsync_dagster.cli.config_files import load_named_api
 from restsync_dagster.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from restsync_dagster.config.cursor_values import parse_cursor
 from restsync_dagster.config.errors import RestsyncError
@@ -43,16 +43,12 @@ def windows_between(partitions: Any, start: Optional[datetime], end: Optional[da
 def cmd_backfill(args: argparse.Namespace) -> int:
     from dagster import materialize
 
-    from restsync_dagster.cli.run import _failure_text, _instance
+    from restsync_dagster.cli.run import cli_instance, failure_text
     from restsync_dagster.orchestration.history import build_history_assets, history_key
     from restsync_dagster.orchestration.pools import ensure_pool_slots, history_slots
 
-    apis, errors = load_configs(args.configs)
-    for error in errors:
-        print(f"error  {error}", file=sys.stderr)
-    api = next((a for a in apis if a.name == args.api), None)
+    api = load_named_api(args.configs, args.api)
     if api is None:
-        print(f"error  no API named '{args.api}' (known: {', '.join(a.name for a in apis)})", file=sys.stderr)
         return EXIT_USAGE
     backfilled = [r.name for r in api.resources if r.backfill is not None]
     if args.resource not in backfilled:
@@ -64,7 +60,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
-        instance = _instance()
+        instance = cli_instance()
     except RestsyncError as exc:
         print(f"error  {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -93,7 +89,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         failed.append(key)
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
-                print(f"window {key} failed {_failure_text(event.event_specific_data)}", file=sys.stderr)
+                print(f"window {key} failed {failure_text(event.event_specific_data)}", file=sys.stderr)
     if failed:
         print(f"{api.name}.{args.resource}: {len(failed)} window(s) failed: {', '.join(failed)}; run the command again to retry only those", file=sys.stderr)
         return EXIT_FAILED

@@ -6,7 +6,8 @@ Shared by validate, list, run, probe and the demo; a broken file is reported bes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+import sys
+from typing import Optional, Sequence
 
 from restsync_dagster.config.errors import ConfigError, ConfigErrors
 from restsync_dagster.config.loading import configs_dir, load_api_config, load_config_dir
@@ -30,3 +31,14 @@ def load_configs(paths: Sequence[str]) -> tuple[list[ApiConfig], list[ConfigErro
         except ConfigErrors as exc:
             errors += exc.errors
     return apis, errors
+
+
+def load_named_api(paths: Sequence[str], name: str) -> Optional[ApiConfig]:
+    """The API a command names, the other files' errors printed; None (said why) when it is not there."""
+    apis, errors = load_configs(paths)
+    for error in errors:
+        print(f"error  {error}", file=sys.stderr)
+    api = next((a for a in apis if a.name == name), None)
+    if api is None:
+        print(f"error  no API named '{name}' (known: {', '.join(a.name for a in apis)})", file=sys.stderr)
+    return api

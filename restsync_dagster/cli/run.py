@@ -12,19 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from restsync_dagster.cli.config_files import load_configs
+from restsync_dagster.cli.config_files import load_named_api
 from restsync_dagster.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from restsync_dagster.config.errors import RestsyncError
 from restsync_dagster.config.model import ApiConfig
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    apis, errors = load_configs(args.configs)
-    for error in errors:
-        print(f"error  {error}", file=sys.stderr)
-    api = next((a for a in apis if a.name == args.api), None)
+    api = load_named_api(args.configs, args.api)
     if api is None:
-        print(f"error  no API named '{args.api}' (known: {', '.join(a.name for a in apis)})", file=sys.stderr)
         return EXIT_USAGE
     unknown = [name for name in args.select or [] if name not in {r.name for r in api.resources}]
     if unknown:
@@ -32,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     interactive = sys.stdout.isatty() and not args.quiet
     try:
-        instance = _instance()
+        instance = cli_instance()
     except RestsyncError as exc:
         print(f"error  {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -46,14 +42,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
-                print(f"failed {_failure_text(event.event_specific_data)}", file=sys.stderr)
+                print(f"failed {failure_text(event.event_specific_data)}", file=sys.stderr)
         if not args.verbose:
             print("(restsync run --verbose shows the run's debug log, tracebacks included)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_FAILED if failed_checks else EXIT_OK
 
 
-def _failure_text(data: Any) -> str:
+def failure_text(data: Any) -> str:
     """What a failed step says: our failure's description (runner.py raises one per run, short and
     redacted), else the error's message and the message of its innermost cause, without stacks."""
     user = getattr(data, "user_failure_data", None)
@@ -68,7 +64,7 @@ def _failure_text(data: Any) -> str:
     return "\n       ".join(m for m in messages if m)
 
 
-def _instance() -> Any:
+def cli_instance() -> Any:
     """The Dagster instance of DAGSTER_HOME, or a temporary one when it is not set.
 
     A DAGSTER_HOME that is relative, missing or a file is one line saying what to do, not a traceback.
