@@ -226,11 +226,8 @@ def test_a_failed_window_fails_alone_and_reruns_alone(sim_env: Any) -> None:
 # --- restsync backfill ------------------------------------------------------------------------------------
 
 
-def test_cli_backfill_runs_missing_windows_only(sim_env: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    home = workdir / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def backfilled_service_desk(workdir: Path) -> Path:
+    """A configs folder holding the shipped service_desk.yaml with monthly windows of tickets in 2024 H1."""
     configs = workdir / "configs"
     configs.mkdir()
     raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
@@ -238,6 +235,15 @@ def test_cli_backfill_runs_missing_windows_only(sim_env: Any, workdir: Path, mon
         if resource["name"] == "tickets":
             resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before"}
     (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
+    return configs
+
+
+def test_cli_backfill_runs_missing_windows_only(sim_env: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    home = workdir / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    configs = backfilled_service_desk(workdir)
     args = ["backfill", "service_desk", "tickets", "--start", "2024-02-01", "--end", "2024-04-01", "--configs", str(configs)]
 
     sim_env.inject_fault("service_desk", "window_fail", "tickets", count=-1, since="2024-03-10T00:00:00Z", status=400)
@@ -283,13 +289,7 @@ def test_kill_9_mid_backfill_loses_nothing_duplicates_nothing_refetches_only_the
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    configs = workdir / "configs"
-    configs.mkdir()
-    raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
-    for resource in raw["resources"]:
-        if resource["name"] == "tickets":
-            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before"}
-    (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
+    configs = backfilled_service_desk(workdir)
     command = [sys.executable, "-m", "restsync_dagster.cli.commands", "backfill", "service_desk", "tickets",
                "--start", "2024-02-01", "--end", "2024-05-01", "--configs", str(configs)]
     sim_env.fail_window("service_desk", "tickets", "2024-04-10T00:00:00Z", seconds=60)  # the third window hangs

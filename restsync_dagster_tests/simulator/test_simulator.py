@@ -13,24 +13,13 @@ import requests
 from restsync_dagster.simulator import Simulator
 from restsync_dagster.simulator.__main__ import main as simulator_main
 from restsync_dagster_tests.support.postgres_server import free_port
+from restsync_dagster_tests.support.simulator_tokens import token
 
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with Simulator(port=0, login_port=0) as simulator:
         yield simulator
-
-
-def token(sim: Simulator, api: str) -> str:
-    creds = sim.credentials[api]
-    data = {"grant_type": "client_credentials", "client_id": creds["client_id"], "client_secret": creds["client_secret"]}
-    if api == "ticket_desk":
-        data.update(grant_type="refresh_token", refresh_token=creds["refresh_token"])
-    if api == "directory":
-        data["scope"] = "api://x/.default"
-    response = requests.post(str(sim.token_url(api)), data=data, timeout=5)
-    response.raise_for_status()
-    return response.json()["access_token"]
 
 
 def walk(sim: Simulator, api: str, path: str, **params: Any) -> list[dict[str, Any]]:

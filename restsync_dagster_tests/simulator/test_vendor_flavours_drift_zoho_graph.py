@@ -11,6 +11,7 @@ import requests
 from restsync_dagster.simulator import Simulator
 from restsync_dagster_tests.support.expected import expected_keys, loaded_keys
 from restsync_dagster_tests.support.helpers import run_assets, shipped, table_rows
+from restsync_dagster_tests.support.simulator_tokens import token
 
 COUNTS = {"messaging.accounts": 120, "messaging.conversations": 130, "ticket_desk.tickets": 120,
           "ticket_desk.organizations": 3, "directory.users": 150, "directory.groups": 30, "messaging.contacts": 14}
@@ -23,20 +24,10 @@ def vendors() -> Iterator[Simulator]:
         yield sim
 
 
-def _token(sim: Simulator, api: str) -> str:
-    creds = sim.credentials[api]
-    data = {"grant_type": "client_credentials", "client_id": creds["client_id"], "client_secret": creds["client_secret"]}
-    if api == "ticket_desk":
-        data.update(grant_type="refresh_token", refresh_token=creds["refresh_token"])
-    if api == "directory":
-        data["scope"] = "api://x/.default"
-    return str(requests.post(str(sim.token_url(api)), data=data, timeout=5).json()["access_token"])
-
-
 def _get(sim: Simulator, api: str, path: str, scheme: str = "Bearer", headers: Any = None, **params: Any) -> requests.Response:
-    token = sim.credentials[api]["access_token"] if api == "messaging" else _token(sim, api)
+    bearer = sim.credentials[api]["access_token"] if api == "messaging" else token(sim, api)
     url = path if path.startswith("http") else (f"http://127.0.0.1:{sim.port}{path}" if path.startswith(f"/{api}/") else sim.base_url(api) + path)
-    return requests.get(url, params=params or None, headers={"Authorization": f"{scheme} {token}", **(headers or {})}, timeout=5)
+    return requests.get(url, params=params or None, headers={"Authorization": f"{scheme} {bearer}", **(headers or {})}, timeout=5)
 
 
 # --- Drift -------------------------------------------------------------------------------------------
