@@ -12,7 +12,7 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import dlt
 import psycopg2
@@ -27,6 +27,7 @@ from restsync_dagster.load.history import (
     window_pipeline_name,
     window_suffix,
 )
+from restsync_dagster_tests.support.postgres_server import pg_query
 
 API = "service_desk"
 ROWS = 1500  # per window
@@ -123,22 +124,12 @@ def pg(workdir: Path, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> str
     return postgres_dsn
 
 
-def pg_query(dsn: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    connection = psycopg2.connect(dsn)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchall()
-    finally:
-        connection.close()
-
-
 def pg_schemas(dsn: str) -> set[str]:
     return {row[0] for row in pg_query(dsn, "SELECT schema_name FROM information_schema.schemata")}
 
 
 def live_state(dsn: str) -> list[tuple[Any, ...]]:
-    return pg_query(dsn, f'SELECT version, state, _dlt_load_id FROM "{API}"._dlt_pipeline_state WHERE pipeline_name = %s ORDER BY version', (pipeline_name(API),))
+    return pg_query(dsn, f'SELECT version, state, _dlt_load_id FROM "{API}"._dlt_pipeline_state WHERE pipeline_name = %s ORDER BY version', pipeline_name(API))
 
 
 def assert_exact(ids: list[int], tags: list[tuple[int, str]], expected: set[int]) -> None:
@@ -253,7 +244,7 @@ def test_duckdb_windows_take_turns_and_lose_nothing(workdir: Path) -> None:
 def naive_outcome(dsn: str, windows: int, mode: str) -> dict[str, int]:
     """Six windows loading at once the naive way; what went wrong (all zero: nothing)."""
     times = run_windows(windows, mode=mode)
-    tables = {row[0] for row in pg_query(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (API,))}
+    tables = {row[0] for row in pg_query(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", API)}
     ids, tags = pg_ids(dsn) if {"tickets", "tickets__tags"} <= tables else ([], [])
     succeeded = set().union(*(range(*window_ids(i)) for i, t in enumerate(times) if not t.get("failed")))
     present = set(ids)

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import psycopg2
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, materialize
@@ -38,6 +37,7 @@ from restsync_dagster_tests.conftest import PROJECT_ROOT
 from restsync_dagster_tests.support.helpers import shipped, table_rows
 from restsync_dagster_tests.support.postgres_server import (
     PostgresServer,
+    pg_query,
     production_home,
 )
 
@@ -54,16 +54,6 @@ def production_instance(
     production_home(workdir / "dagster_home", postgres_server, postgres_dsn, monkeypatch)
     with DagsterInstance.get() as instance:
         yield instance
-
-
-def pg_query(dsn: str, sql: str, *args: object) -> list[tuple]:
-    connection = psycopg2.connect(dsn)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchall()
-    finally:
-        connection.close()
 
 
 def test_production_config_loads_as_a_postgres_instance_with_a_queue_and_per_api_limits(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
+import psycopg2
 import pytest
 
 from restsync_dagster_tests.support.paths import PROJECT_ROOT
@@ -228,3 +229,14 @@ def production_home(home: Path, server: PostgresServer, database_dsn: str, monke
     monkeypatch.setenv("DAGSTER_PG_PORT", str(server.port))
     monkeypatch.setenv("DAGSTER_PG_DB", database_dsn.rsplit("/", 1)[-1])
     return home
+
+
+def pg_query(dsn: str, sql: str, *args: object) -> list[tuple]:
+    """The rows of one query, on a connection of its own (closed, whatever happens)."""
+    connection = psycopg2.connect(dsn)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchall()
+    finally:
+        connection.close()
