@@ -42,6 +42,11 @@ class ErrorHandling(StrictModel):
     deadline: float = Field(default=300.0, gt=0, description="seconds from sending a request to its body fully read")
     # the largest body accepted, as received and as decoded (gzip bombs, endless chunked bodies)
     max_body_mb: float = Field(default=64.0, gt=0, description="largest response body, MB, received or decoded")
+    # a long top-level listing commits the rows it read and where it stands (the next page, the newest
+    # cursor value) every that many pages or records, so a killed run resumes there (extract/checkpoint.py)
+    checkpoint_pages: int = Field(default=1000, ge=0, description="pages of a listing between two checkpoints; 0: never")
+    checkpoint_records: int = Field(default=0, ge=0, description="records of a listing between two checkpoints; 0: never")
+    checkpoint_max_age_hours: float = Field(default=24.0, gt=0, description="an older checkpoint is ignored: the listing starts over")
 
 
 def _valid_cron(value: Optional[str]) -> Optional[str]:

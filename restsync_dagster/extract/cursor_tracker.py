@@ -120,6 +120,19 @@ class CursorRun:
                 if self.oldest_raw is None or later(parse_cursor(self.oldest_raw, self.config.format), value):
                     self.oldest_raw = raw
 
+    _CARRIED = ("newest_raw", "records", "with_cursor", "unparsable", "older", "oldest_raw", "sample")
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this run has read so far, as JSON: a checkpoint carries it to the run that resumes (checkpoint.py)."""
+        return {"sent": self.sent, **{name: getattr(self, name) for name in self._CARRIED}}
+
+    def resume(self, snapshot: Mapping[str, Any]) -> None:
+        """Go on from what an interrupted listing of the same query had read (its `snapshot`)."""
+        for name in self._CARRIED:
+            if name in snapshot:
+                setattr(self, name, snapshot[name])
+        self.newest = parse_cursor(self.newest_raw, self.config.format) if self.newest_raw is not None else None
+
     def commit(self, state: MutableMapping[str, Any]) -> Observed:
         """Move the cursor to the newest value read (never back, never on a guess) and record what was seen."""
         reached = newest(self.stored, self.newest)

@@ -15,6 +15,7 @@ be requested, so a run fails only that resource (and its children).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
@@ -78,6 +79,8 @@ class ApiPlan:
     resources: tuple[ResourcePlan, ...]  # parents before children
     parents: Mapping[str, Optional[str]]  # resource -> its parent (None: top level)
     _by_name: Mapping[str, ResourcePlan] = field(init=False, repr=False, compare=False)
+    # this run's, written into listing checkpoints: a checkpoint of another run is one to resume from
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", MappingProxyType({plan.name: plan for plan in self.resources}))

@@ -147,9 +147,60 @@ class ListingRequests:
     make_paginator: Callable[[], Any]
     data_selector: Optional[jsonpath.TJsonPath]
 
-    def pages(self, path: str, extra_params: Optional[Mapping[str, Any]] = None) -> Iterator[PageData[Any]]:
-        """The pages of one listing at `path`, with `extra_params` on top of the resource's query."""
+    def pages(
+        self, path: str, extra_params: Optional[Mapping[str, Any]] = None, resume: Optional[Mapping[str, Any]] = None,
+    ) -> Iterator[PageData[Any]]:
+        """The pages of one listing at `path`, with `extra_params` on top of the resource's query;
+        `resume` (a `next_reference` of an earlier listing of the same query) starts it at that page."""
+        paginator = self.make_paginator()
+        if resume is not None:
+            _resume_at(paginator, resume)
         return self.client.paginate(
-            path, params={**self.params, **(extra_params or {})}, paginator=self.make_paginator(),
+            path, params={**self.params, **(extra_params or {})}, paginator=paginator,
             data_selector=self.data_selector, hooks=self.hooks,
         )
+
+    def next_reference(self, page: PageData[Any], path: str, extra_params: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+        """Where the listing goes after `page`, as JSON: what `pages(..., resume=)` needs to ask for it.
+
+        dlt's paging updates the request before yielding a page, so `page.request` is already the
+        next one: its URL when it is not the listing's own (a next link), the query parameters the
+        paginator set or removed, a body, and the paginator's scalar state (page number, offset,
+        cursor, its page count for max_pages). The listing's own query is not saved (it may hold a
+        secret): a resumed listing is asked with it again, and the saved changes on top."""
+        original = {**self.params, **(extra_params or {})}
+        request = page.request
+        params = dict(request.params or {})
+        own_url = self.client._create_request(path_or_url=path, method="GET").url
+        return {
+            "url": None if request.url == own_url else request.url,
+            "set": {name: value for name, value in params.items() if name not in original or original[name] != value},
+            "removed": sorted(name for name in original if name not in params),
+            "json": request.json,
+            "paginator": {
+                name: value for name, value in vars(page.paginator).items()
+                if value is None or isinstance(value, (str, int, float, bool))
+            },
+        }
+
+
+def _resume_at(paginator: Any, reference: Mapping[str, Any]) -> None:
+    """Make `paginator` start its listing at `reference` (ListingRequests.next_reference) instead of the first page."""
+    init_request = paginator.init_request
+
+    def resumed(request: Any) -> None:
+        init_request(request)  # the listing's own start (a cursor paginator remembers its origin)
+        for name, value in reference.get("paginator", {}).items():
+            setattr(paginator, name, value)
+        if reference.get("url"):
+            request.url = reference["url"]
+        params = dict(request.params or {})
+        for name in reference.get("removed", ()):
+            params.pop(name, None)
+        params.update(reference.get("set", {}))
+        request.params = params
+        if reference.get("json") is not None:
+            request.json = reference["json"]
+        paginator.init_request = init_request  # once: a later listing with this paginator starts afresh
+
+    paginator.init_request = resumed

@@ -20,10 +20,12 @@ from pydantic import Field
 from restsync_dagster.config.model import ApiConfig
 from restsync_dagster.config.redaction import REDACTOR, protect, redact_event
 from restsync_dagster.config.settings import secrets_of
+from restsync_dagster.extract.checkpoint import saved_checkpoint
 from restsync_dagster.extract.children import PARENT_MARK_KEY, parent_mark
 from restsync_dagster.extract.history_source import history_schema_name
 from restsync_dagster.extract.incremental_state import observed_of, warnings_of
 from restsync_dagster.extract.plan import ApiPlan, resolve_plan
+from restsync_dagster.extract.resource_state import resource_state_of
 from restsync_dagster.extract.source import StoredRows, build_source
 from restsync_dagster.http.replay import ResponseReplay
 from restsync_dagster.http.session import RequestStats
@@ -190,13 +192,83 @@ def _run_phase(
             )
         finally:
             built.close()
+        stats, removed = dict(built.stats), dict(built.removed)
+        # a long listing stopped at a checkpoint (extract/checkpoint.py): its part is loaded with
+        # the checkpoint; extract it on, part after part, until it ends. One materialization each.
+        pending = checkpointed(pipeline.state, api, plan, names)
+        reached: dict[str, int] = {}
+        while pending:
+            for name in pending:  # every part must move on; a listing that cannot is a bug, not a loop
+                pages = int((saved_checkpoint(resource_state_of(pipeline.state, api.name, name)) or {}).get("pages") or 0)
+                if pages <= reached.get(name, 0):
+                    stalled = RuntimeError(f"{api.name}.{name}: the listing did not move past its checkpoint at page {pages}")
+                    stalled.resource_name = name  # type: ignore[attr-defined]  # fails this resource alone (failed_resource)
+                    raise stalled
+                reached[name] = pages
+            context.log.info(f"{api.name}: checkpoint committed ({checkpoint_summary(pipeline.state, api, pending)}); extracting on")
+            built = build_source(plan, pending, replay=replay)
+            try:
+                more = list(dlt_resource.run(context=context, dlt_source=built.source, dlt_pipeline=pipeline, dagster_dlt_translator=translator))
+            finally:
+                built.close()
+            events = merged_events(events, more)
+            stats = merged_stats(stats, built.stats)
+            pending = checkpointed(pipeline.state, api, plan, pending)
         duration = time.monotonic() - started
         after = count_rows(pipeline, names)
     for name in sorted(names):  # an assumption of the config the API broke: one line each
         for message in warnings_of(observed_of(pipeline.state, api.name, name)) if api.resource(name).incremental else ():
             context.log.warning(message)
     for event in events:
-        yield with_outcome(with_request_stats(event, built.stats), api, pipeline.state, before, after, duration, built.removed)
+        yield with_outcome(with_request_stats(event, stats), api, pipeline.state, before, after, duration, removed)
+
+
+def checkpointed(pipeline_state: Mapping[str, Any], api: ApiConfig, plan: ApiPlan, names: set[str]) -> set[str]:
+    """The resources whose listing this run stopped at a checkpoint (extract/checkpoint.py)."""
+    found = set()
+    for name in names:
+        checkpoint = saved_checkpoint(resource_state_of(pipeline_state, api.name, name))
+        if checkpoint is not None and checkpoint.get("run_id") == plan.run_id:
+            found.add(name)
+    return found
+
+
+def checkpoint_summary(pipeline_state: Mapping[str, Any], api: ApiConfig, names: set[str]) -> str:
+    parts = []
+    for name in sorted(names):
+        checkpoint = saved_checkpoint(resource_state_of(pipeline_state, api.name, name)) or {}
+        parts.append(f"{name}: {checkpoint.get('pages')} pages, {checkpoint.get('records')} records")
+    return "; ".join(parts)
+
+
+def merged_events(events: list[Any], more: list[Any]) -> list[Any]:
+    """One materialization per asset over the parts of a checkpointed run: rows_loaded summed, the
+    rest (schema, jobs) from the latest part."""
+    by_key = {getattr(event, "asset_key", None): event for event in events}
+    merged = list(events)
+    for event in more:
+        key = getattr(event, "asset_key", None)
+        earlier = by_key.get(key) if key is not None else None
+        if not isinstance(event, MaterializeResult) or not isinstance(earlier, MaterializeResult):
+            merged.append(event)
+            continue
+        metadata = dict(event.metadata or {})
+        rows = sum(int(getattr(value, "value", value) or 0) for value in ((earlier.metadata or {}).get("rows_loaded"), metadata.get("rows_loaded")))
+        if rows:
+            metadata["rows_loaded"] = MetadataValue.int(rows)
+        merged[merged.index(earlier)] = by_key[key] = MaterializeResult(asset_key=key, metadata=metadata)
+    return merged
+
+
+def merged_stats(stats: Mapping[str, RequestStats], more: Mapping[str, RequestStats]) -> dict[str, RequestStats]:
+    merged = {}
+    for name in set(stats) | set(more):
+        total = RequestStats()
+        for part in (stats.get(name), more.get(name)):
+            if part is not None:
+                total.add(**part.as_dict())
+        merged[name] = total
+    return merged
 
 
 def _resolvable(plan: ApiPlan, selected: set[str]) -> tuple[set[str], dict[str, Exception]]:
