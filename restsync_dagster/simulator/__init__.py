@@ -12,13 +12,19 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, Union
 
-from restsync_dagster.simulator.auth import DEFAULT_CREDENTIALS
 from restsync_dagster.simulator.apis import parse_moment
+from restsync_dagster.simulator.auth import DEFAULT_CREDENTIALS
 from restsync_dagster.simulator.catalog import APIS, DEMO_EMAIL
 from restsync_dagster.simulator.data import BASE_END, BASE_SPAN, EARLIEST, history_start
 from restsync_dagster.simulator.delta import DELTA_APIS
 from restsync_dagster.simulator.flavours import Flavour, flavour_names, flavours_for
-from restsync_dagster.simulator.server import FAULT_KINDS, PERSISTENT_FAULTS, TOKEN_PATHS, SimulatorState, check_fault, make_server
+from restsync_dagster.simulator.server import TOKEN_PATHS, make_server
+from restsync_dagster.simulator.state import (
+    FAULT_KINDS,
+    PERSISTENT_FAULTS,
+    SimulatorState,
+    check_fault,
+)
 from restsync_dagster.simulator.store import Store
 
 DEFAULT_PORT, DEFAULT_LOGIN_PORT = 8765, 8766

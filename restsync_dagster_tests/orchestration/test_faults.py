@@ -454,7 +454,7 @@ def test_a_frozen_schema_fails_the_asset_on_drift(sim_env: Simulator) -> None:
 
 
 def test_fault_kinds_are_all_known_to_the_control_plane(sim_env: Simulator) -> None:
-    from restsync_dagster.simulator.server import FAULT_KINDS
+    from restsync_dagster.simulator.state import FAULT_KINDS
 
     with pytest.raises(ValueError, match="unknown fault kind"):
         sim_env.inject_fault("service_desk", "gremlins")
