@@ -27,11 +27,11 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import_airbyte(args: argparse.Namespace) -> int:
-    from restsync_dagster.config.airbyte.importer import import_file
+    from restsync_dagster.config.airbyte.importer import api_name, import_file
     from restsync_dagster.config.loading import parse_api_config
 
     output = Path(args.output) if args.output else None
-    name = args.name or (output.stem if output else None)
+    name = args.name or (api_name(output.stem) if output else None)  # `-o zoho-desk.yaml` -> `zoho_desk`
     from restsync_dagster.config.errors import RestsyncError
 
     try:

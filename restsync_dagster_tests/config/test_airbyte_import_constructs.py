@@ -3,7 +3,8 @@ each construct mapped faithfully, approximately with a line, or listed; the conf
 against a server on 127.0.0.1, sends the requests the manifest describes; and any key of a stream
 nothing reads is a line. Smaller manifests written for one construct each: an OData nextLink cut by
 regex_search (directory_graph), a nested body cursor and a nested config key in auth (chat_inbox), a
-pagination_reset and a paginator shared by every stream, reported once (help_counter)."""
+pagination_reset and a paginator shared by every stream, reported once (help_counter), a templated OAuth
+token endpoint, a stream description and a hyphenated file name (tenant-portal)."""
 
 from __future__ import annotations
 
@@ -313,3 +314,35 @@ def test_the_cli_prints_a_line_shared_by_many_streams_once(tmp_path: Path, capsy
     assert "every component was mapped (2 approximately)" in printed
     assert "summary  lines: 2 approximate, 0 not mapped" in printed
     assert output.read_text(encoding="utf-8").count("PageIncrement") == 1
+
+
+def test_a_templated_token_endpoint_names_the_token_url_setting() -> None:
+    manifest = yaml.safe_load((MANIFESTS / "tenant-portal.yaml").read_text(encoding="utf-8"))
+    imported = import_manifest(manifest, "tenant_portal")
+    parse_api_config(copy.deepcopy(imported.config), source_file="configs/tenant_portal.yaml")
+    assert imported.config["client"]["base_url"] == "https://portal.example.com/api"  # url_base is literal
+    assert imported.config["client"]["auth"]["token_url"] == "https://api.example.com"
+    token = [line for line in imported.unmapped if "login.example.com" in line]
+    assert token == [(
+        "authenticator.token_refresh_endpoint 'https://login.example.com/{{ config['tenant'] }}/token' "
+        "is a template; set SOURCES__TENANT_PORTAL__TOKEN_URL"
+    )]
+    assert not any(line.startswith("url_base") for line in imported.unmapped)
+    assert not any("description" in line for line in imported.unmapped)  # a stream's description is documentation
+
+
+def test_the_cli_names_the_api_after_a_hyphenated_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from restsync_dagster.cli.commands import main
+
+    output = tmp_path / "tenant-portal.yaml"
+    assert main(["import-airbyte", str(MANIFESTS / "tenant-portal.yaml"), "-o", str(output)]) == 0
+    assert yaml.safe_load(output.read_text(encoding="utf-8"))["name"] == "tenant_portal"
+    assert main(["validate", str(output)]) == 0
+    assert "SOURCES__TENANT_PORTAL__TOKEN_URL" in capsys.readouterr().err
+
+
+def test_a_hyphenated_manifest_file_name_is_a_valid_api_name() -> None:
+    from restsync_dagster.config.airbyte.importer import api_name, import_file
+
+    assert import_file(MANIFESTS / "tenant-portal.yaml").config["name"] == "tenant_portal"
+    assert api_name("source-zoho-desk") == "source_zoho_desk" and api_name("2fa-desk") == "api_2fa_desk"

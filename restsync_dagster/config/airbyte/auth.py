@@ -25,7 +25,8 @@ def map_auth(context: ImportContext, authenticator: dict[str, Any]) -> Optional[
         body = authenticator.get("refresh_request_body") or {}
         auth: dict[str, Any] = {
             "type": "oauth2_client_credentials" if grant == "client_credentials" else "oauth2_refresh_token",
-            "token_url": context.literal_url(authenticator.get("token_refresh_endpoint")),
+            "token_url": context.literal_url(
+                authenticator.get("token_refresh_endpoint"), "authenticator.token_refresh_endpoint", "TOKEN_URL"),
             "client_id": secret("client_id"),
             "client_secret": secret("client_secret"),
         }

@@ -95,18 +95,20 @@ class ImportContext:
 
         return substitute_blocks(value, replace)
 
-    def literal_url(self, base: Optional[str]) -> str:
+    def literal_url(self, base: Optional[str], field: str = "url_base", setting: str = "BASE_URL") -> str:
         """A URL the config can hold: a `{{ config['x'] }}` template becomes the spec's default, else a
-        placeholder URL to override by environment (noted)."""
+        placeholder URL to override by environment (noted). `field` names the manifest key in the notes and
+        `setting` the override (`BASE_URL` for url_base, `TOKEN_URL` for an OAuth token endpoint)."""
+        env = f"SOURCES__{self.name.upper()}__{setting}"
         if not base:
-            self.note(None, "no url_base; set client.base_url (or SOURCES__<API>__BASE_URL)")
+            self.note(None, f"no {field}; set it in the config (or {env})")
             return "https://api.example.com"
         if has_jinja(base):
             match = CONFIG_REF.fullmatch(base.strip())
             default = self.spec_defaults.get((match.group(1) or match.group(2))) if match else None
             if default:
-                self.approx(None, f"url_base '{base}' is the spec's default {default}; SOURCES__{self.name.upper()}__BASE_URL overrides it")
+                self.approx(None, f"{field} '{base}' is the spec's default {default}; {env} overrides it")
                 return str(default).rstrip("/")
-            self.note(None, f"url_base '{base}' is a template; set SOURCES__{self.name.upper()}__BASE_URL")
+            self.note(None, f"{field} '{base}' is a template; set {env}")
             return "https://api.example.com"
         return str(base).rstrip("/")

@@ -183,6 +183,12 @@ def import_file(path: Path | str, name: Optional[str] = None) -> Imported:
 
 
 def _name_from(path: Path) -> str:
-    """An API name from the manifest's file name (`source_zoho_desk_manifest.yaml` -> `zoho_desk`)."""
-    stem = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower().replace("manifest", "").replace("source_", "")).strip("_")
+    """An API name from the manifest's file name (`source_zoho_desk_manifest.yaml`, `source-zoho-desk.yaml` -> `zoho_desk`)."""
+    stem = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower())
+    return api_name(re.sub(r"^source_", "", stem.replace("manifest", "")))
+
+
+def api_name(text: str) -> str:
+    """`text` as a valid API name: lower case, `_` for any run of other characters (`zoho-desk` -> `zoho_desk`)."""
+    stem = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
     return stem if re.match(r"^[a-z]", stem or "") else f"api_{stem or 'imported'}"

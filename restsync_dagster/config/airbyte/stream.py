@@ -88,6 +88,7 @@ def map_stream(context: ImportContext, stream: dict[str, Any], requester: dict[s
     for key in ("state_migrations", "file_uploader"):
         if stream.get(key):
             context.note(name, key, stream.get(key))
+    stream.get("description")  # documentation (an API reference link): nothing to map
     if "schema_loader" in stream:
         mark_read(stream.get("schema_loader"))  # one manifest-level line: dlt infers the schemas
     variants = routing.variants()
