@@ -105,8 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `restsync list | head` ends quietly
+    """The command; SIGPIPE is the default only while it runs (`restsync list | head` ends quietly),
+    and put back after, so a caller in the same process (a test, a notebook) keeps Python's: with
+    the default, that process dies the next time it writes to a closed socket."""
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGPIPE, previous)
+
+
+def _run(argv: Optional[Sequence[str]]) -> int:
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad usage
     try:
         return int(args.func(args))

@@ -284,3 +284,17 @@ def test_a_dagster_home_that_is_no_folder_is_one_line(tmp_path: Path, kind: str)
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert f"DAGSTER_HOME={target}" in result.stderr and "unset DAGSTER_HOME" in result.stderr
     assert {"missing": "does not exist", "file": "is a file", "relative": "relative path"}[kind] in result.stderr
+
+
+def test_an_in_process_call_leaves_sigpipe_as_it_found_it() -> None:
+    """`main` sets SIGPIPE to the default for `restsync list | head`; a test calling it in-process
+    that kept the default died later, writing to a closed socket (the whole suite, exit 141)."""
+    import signal
+
+    from restsync_dagster.cli.commands import main
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["validate"]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before
+    assert before != signal.SIG_DFL, "pytest runs with Python's SIGPIPE handling: this test proves nothing"
+
