@@ -9,7 +9,12 @@ import threading
 from typing import Optional, Sequence
 from urllib.parse import parse_qsl
 
-from restsync_dagster.simulator import DEFAULT_HISTORY_DAYS, DEFAULT_LOGIN_PORT, DEFAULT_PORT, Simulator
+from restsync_dagster.simulator import (
+    DEFAULT_HISTORY_DAYS,
+    DEFAULT_LOGIN_PORT,
+    DEFAULT_PORT,
+    Simulator,
+)
 from restsync_dagster.simulator.catalog import APIS
 from restsync_dagster.simulator.flavours import flavour_names, flavours_for
 

@@ -7,7 +7,14 @@ from datetime import timedelta
 from typing import Any, Optional
 
 from restsync_dagster.simulator.catalog import CATALOG
-from restsync_dagster.simulator.data import BASE_SPAN, ResourceData, Spec, history_start, iso, now
+from restsync_dagster.simulator.data import (
+    BASE_SPAN,
+    ResourceData,
+    Spec,
+    history_start,
+    iso,
+    now,
+)
 
 CHILD_SLOTS = 100  # child number = parent number * 100 + slot; slots >= 50 are inserted children
 INSERTED_SLOT = 50

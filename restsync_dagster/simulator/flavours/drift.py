@@ -8,7 +8,6 @@ from urllib.parse import urlencode, urlsplit
 from restsync_dagster.simulator.apis import Listing, _encode
 from restsync_dagster.simulator.flavours.base import Flavour
 
-
 ACCOUNT_PAGE, ACCOUNT_PAGE_MAX = 10, 65  # accounts `size`: "default=10, max=65" (Drift list-accounts parameters, [3p] api-evangelist/drift)
 CONVERSATION_PAGE, CONVERSATION_PAGE_MAX = 25, 50  # conversations `limit`: default 25, max 50 (devdocs listing-conversations)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from restsync_dagster.simulator.apis import TICKET_SEARCH, Listing
+from restsync_dagster.simulator.apis import TICKET_SEARCH
 from restsync_dagster.simulator.flavours.base import Flavour
 
 ORGANIZATIONS_MAX = 100  # the simulator's page cap: a portal has a handful of organizations
