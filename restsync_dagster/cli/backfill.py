@@ -41,8 +41,9 @@ def windows_between(partitions: Any, start: Optional[datetime], end: Optional[da
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from dagster import materialize
+    from dagster import Definitions
 
+    from restsync_dagster.cli.progress import warnings_logger
     from restsync_dagster.cli.run import cli_instance, failure_text
     from restsync_dagster.orchestration.history import build_history_assets, history_key
     from restsync_dagster.orchestration.pools import ensure_pool_slots, history_slots
@@ -74,9 +75,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     skipped = len(keys) - len(todo)
     print(f"{api.name}.{args.resource}: {len(keys)} window(s), {skipped} already materialized (skipped), {len(todo)} to run")
     ensure_pool_slots(instance, [api.name], history_slots([api]))
+    job = Definitions(assets=[assets], loggers={"restsync_warnings": warnings_logger()}).resolve_implicit_global_asset_job_def()
     failed = []
     for key in todo:
-        result = materialize([assets], partition_key=key, instance=instance, raise_on_error=False, tags={"restsync/history": api.name})
+        print(f"window {key} of {args.resource}: running", flush=True)  # a long window shows it is under way
+        # as `restsync run`: the run's warnings one line each, each failure once below, not Dagster's log
+        result = job.execute_in_process(
+            run_config={"loggers": {"restsync_warnings": {}}}, instance=instance, partition_key=key,
+            raise_on_error=False, tags={"restsync/history": api.name},
+        )
         if result.success:
             rows = []
             for event in result.get_asset_materialization_events():

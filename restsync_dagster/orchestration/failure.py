@@ -83,5 +83,6 @@ def run_failed(api: ApiConfig, exc: BaseException) -> RunFailure:
         return exc
     summary = exc_summary(exc)
     where = str(api.source_file or api.name)
-    text = summary if summary.startswith(where) else f"{where}: API '{api.name}': {summary}"
+    named = f"API '{api.name}'" in summary  # a request error names its API and resource itself
+    text = summary if summary.startswith(where) else f"{where}: {summary}" if named else f"{where}: API '{api.name}': {summary}"
     return RunFailure(description=text, metadata={"config_file": where}, allow_retries=False)

@@ -293,12 +293,12 @@ def test_kill_9_mid_backfill_loses_nothing_duplicates_nothing_refetches_only_the
     command = [sys.executable, "-m", "restsync_dagster.cli.commands", "backfill", "service_desk", "tickets",
                "--start", "2024-02-01", "--end", "2024-05-01", "--configs", str(configs)]
     sim_env.fail_window("service_desk", "tickets", "2024-04-10T00:00:00Z", seconds=60)  # the third window hangs
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ))
     try:
-        # the request log records a request once answered: the run's own log says the window started
-        assert process.stderr is not None
-        for line in process.stderr:
-            if "window 2024-04-01 of tickets" in line:
+        # the request log records a request once answered: the command says the window started
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "window 2024-04-01 of tickets: running" in line:
                 break
         else:
             raise AssertionError(f"the backfill ended before its third window (exit {process.wait()})")
