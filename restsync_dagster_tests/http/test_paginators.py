@@ -281,6 +281,19 @@ def test_a_cursor_that_is_a_path_on_the_api_host_is_followed_as_a_link(vendor: V
     assert vendor.paths("/accounts") == ["/accounts", "/accounts?index=3&size=3", "/accounts?index=6&size=3"]
 
 
+def test_a_scheme_relative_cursor_is_not_followed_to_another_host(vendor: VendorApi, workdir: Any) -> None:
+    """A hostile `//evil.example/...` (another host, no scheme) is not a path on the API's host: it
+    goes back as the cursor parameter, to the API, never to evil.example."""
+    def route(query: dict[str, str], base: str) -> Answer:
+        if "next" in query:
+            return Answer(body={"data": page_of(1)})
+        return Answer(body={"data": page_of(0), "next": "//evil.example/items?page=2"})
+    vendor.routes["/items"] = route
+    run_listing(vendor, "/items", {"type": "cursor", "cursor_path": "next", "cursor_param": "next"})
+    assert loaded_ids() == [1, 2, 3, 4, 5, 6]
+    assert vendor.paths("/items") == ["/items", "/items?next=%2F%2Fevil.example%2Fitems%3Fpage%3D2"]
+
+
 def test_an_opaque_cursor_starting_with_a_slash_is_still_sent_as_the_parameter(vendor: VendorApi, workdir: Any) -> None:
     """base64 may start with `/`; without a query it is a cursor, not a path."""
     cursors = ["", "/9j+4A==", "/Zm9v"]
