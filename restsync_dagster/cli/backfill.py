@@ -41,11 +41,8 @@ def windows_between(partitions: Any, start: Optional[datetime], end: Optional[da
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from dagster import Definitions
-
-    from restsync_dagster.cli.progress import warnings_logger
-    from restsync_dagster.cli.run import cli_instance, failure_text
-    from restsync_dagster.orchestration.history import build_history_assets, history_key
+    from restsync_dagster.cli.run import cli_instance
+    from restsync_dagster.orchestration.history import history_key
     from restsync_dagster.orchestration.pools import ensure_pool_slots, history_slots
 
     api = load_named_api(args.configs, args.api)
@@ -65,9 +62,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     except RestsyncError as exc:
         print(f"error  {exc}", file=sys.stderr)
         return EXIT_USAGE
-    assets = next(a for a in build_history_assets(api) if history_key(api.name, args.resource) in a.keys)
-    assert assets.partitions_def is not None
-    keys = windows_between(assets.partitions_def, start, end)
+    if args.parallel < 1:
+        print(f"error  --parallel {args.parallel}: give 1 or more windows at once", file=sys.stderr)
+        return EXIT_USAGE
+    window_job = WindowJob(api, args.resource, instance)
+    assert window_job.assets.partitions_def is not None
+    keys = windows_between(window_job.assets.partitions_def, start, end)
     done: set[str] = set()
     if not args.include_materialized:
         done = set(instance.get_materialized_partitions(history_key(api.name, args.resource)))
@@ -75,14 +75,55 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     skipped = len(keys) - len(todo)
     print(f"{api.name}.{args.resource}: {len(keys)} window(s), {skipped} already materialized (skipped), {len(todo)} to run")
     ensure_pool_slots(instance, [api.name], history_slots([api]))
-    job = Definitions(assets=[assets], loggers={"restsync_warnings": warnings_logger()}).resolve_implicit_global_asset_job_def()
-    failed = []
-    for key in todo:
-        print(f"window {key} of {args.resource}: running", flush=True)  # a long window shows it is under way
+    parallel = _parallel_windows(api, args.resource, args.parallel, len(todo))
+    if parallel <= 1:
+        failed = [key for key in todo if not window_job.run(key)]
+    else:
+        failed = _run_in_processes(args, instance, todo, parallel)
+    if failed:
+        print(f"{api.name}.{args.resource}: {len(failed)} window(s) failed: {', '.join(failed)}; run the command again to retry only those", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _parallel_windows(api: Any, resource: str, wanted: int, windows: int) -> int:
+    """How many windows run at once: `--parallel`, within what the backfill block and destination allow."""
+    from restsync_dagster.load.destination import destination_kind
+
+    allowed = next(r for r in api.resources if r.name == resource).backfill.parallelism
+    if wanted > 1 and destination_kind() == "duckdb":
+        print(f"{api.name}.{resource}: --parallel {wanted} ignored on DuckDB (one writer per file): windows run one after another")
+        return 1
+    if wanted > allowed:
+        print(f"{api.name}.{resource}: --parallel {wanted} capped at the backfill block's parallelism: {allowed}")
+    return max(1, min(wanted, allowed, windows))
+
+
+class WindowJob:
+    """The resource's history job on one instance: runs a window as a Dagster run and prints its lines."""
+
+    def __init__(self, api: Any, resource: str, instance: Any) -> None:
+        from dagster import Definitions
+
+        from restsync_dagster.cli.progress import warnings_logger
+        from restsync_dagster.orchestration.history import (
+            build_history_assets,
+            history_key,
+        )
+
+        self.assets = next(a for a in build_history_assets(api) if history_key(api.name, resource) in a.keys)
+        self.api, self.resource, self.instance = api, resource, instance
+        self.job = Definitions(assets=[self.assets], loggers={"restsync_warnings": warnings_logger()}).resolve_implicit_global_asset_job_def()
+
+    def run(self, key: str) -> bool:
+        """Run window `key`; True when it loaded."""
+        from restsync_dagster.cli.run import failure_text
+
+        print(f"window {key} of {self.resource}: running", flush=True)  # a long window shows it is under way
         # as `restsync run`: the run's warnings one line each, each failure once below, not Dagster's log
-        result = job.execute_in_process(
-            run_config={"loggers": {"restsync_warnings": {}}}, instance=instance, partition_key=key,
-            raise_on_error=False, tags={"restsync/history": api.name},
+        result = self.job.execute_in_process(
+            run_config={"loggers": {"restsync_warnings": {}}}, instance=self.instance, partition_key=key,
+            raise_on_error=False, tags={"restsync/history": self.api.name},
         )
         if result.success:
             rows = []
@@ -91,13 +132,62 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 loaded = materialization.metadata.get("rows_loaded")
                 table = materialization.asset_key.path[-1].removesuffix("_history")  # the table it loaded into
                 rows.append(f"{table}={loaded.value if loaded else 0}")
-            print(f"window {key} loaded {' '.join(rows)}")
-            continue
-        failed.append(key)
+            print(f"window {key} loaded {' '.join(rows)}", flush=True)
+            return True
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
-                print(f"window {key} failed {failure_text(event.event_specific_data)}", file=sys.stderr)
-    if failed:
-        print(f"{api.name}.{args.resource}: {len(failed)} window(s) failed: {', '.join(failed)}; run the command again to retry only those", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+                print(f"window {key} failed {failure_text(event.event_specific_data)}", file=sys.stderr, flush=True)
+        return False
+
+
+def _run_in_processes(args: argparse.Namespace, instance: Any, todo: list[str], parallel: int) -> list[str]:
+    """Windows in `parallel` worker processes (fresh interpreters: no GIL shared, no threads forked),
+    each window its own run on the same instance, as a run launcher would give each its own process.
+
+    The instance must be one the workers can open: DAGSTER_HOME's, or for this command a temporary
+    folder instead of the in-memory one. The API's request budget is shared by the workers
+    (load/request_budget.py), and on Postgres their loads take turns (load/history.py `load_lock`).
+    """
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dagster import DagsterInstance
+
+    with tempfile.TemporaryDirectory(prefix="restsync-backfill-") as folder:
+        home = instance.root_directory if not instance.is_ephemeral else folder
+        if instance.is_ephemeral:
+            DagsterInstance.local_temp(tempdir=folder).dispose()  # the storages, before the workers open them
+        spec = (list(args.configs), args.api, args.resource, home, not instance.is_ephemeral)
+        context = multiprocessing.get_context("spawn")
+        failed = []
+        with ProcessPoolExecutor(parallel, mp_context=context, initializer=_start_worker, initargs=spec) as pool:
+            futures = {key: pool.submit(_worker_runs, key) for key in todo}
+            for key, future in futures.items():
+                try:
+                    loaded = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory): its window is not done
+                    print(f"window {key} failed: its worker process stopped ({type(exc).__name__})", file=sys.stderr, flush=True)
+                    loaded = False
+                if not loaded:
+                    failed.append(key)
+    return failed
+
+
+_worker: Optional[WindowJob] = None
+
+
+def _start_worker(configs: list[str], api_name: str, resource: str, home: str, from_dagster_home: bool) -> None:
+    """A worker process's job, built once: the config loaded again here, the instance opened by folder."""
+    global _worker
+    from dagster import DagsterInstance
+
+    api = load_named_api(configs, api_name)
+    assert api is not None  # the parent loaded it from the same files a moment ago
+    instance = DagsterInstance.get() if from_dagster_home else DagsterInstance.local_temp(tempdir=home)
+    _worker = WindowJob(api, resource, instance)
+
+
+def _worker_runs(key: str) -> bool:
+    assert _worker is not None
+    return _worker.run(key)

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser(
         "backfill",
         help="load a backfilled resource's history windows (its partitions) in [--start, --end), each its own run",
-        description="Runs, in this process, each window of the resource's history assets that overlaps [--start, --end) "
+        description="Runs, in this process (or N worker processes with --parallel N), each window of the resource's history assets that overlaps [--start, --end) "
         "and is not yet materialized on the Dagster instance of DAGSTER_HOME (a temporary one without it); "
         "exit 0 when every window loaded, 1 when one failed (run it again: only the missing windows run), 2 on a usage or config error.",
     )
@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--start", help="first day (or ISO time) to load; default: backfill.start")
     backfill.add_argument("--end", help="day (or ISO time) to stop before; default: now")
     backfill.add_argument("--include-materialized", action="store_true", help="run the windows already materialized too")
+    backfill.add_argument(
+        "--parallel", type=int, default=1, metavar="N",
+        help="windows at once, each its own run in a worker process (Postgres; at most the backfill block's parallelism)",
+    )
     backfill.add_argument("--configs", nargs="*", default=[], help=argparse.SUPPRESS)
     backfill.set_defaults(func=cmd_backfill)
 

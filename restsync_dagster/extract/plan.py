@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from dlt.sources.rest_api.config_setup import create_response_hooks
 from requests.auth import AuthBase
@@ -33,6 +33,7 @@ from restsync_dagster.http.paginator_factory import build_paginator
 from restsync_dagster.http.ratelimit import RequestBudget, budget_for
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+BudgetSource = Callable[[str, Optional[float]], Optional[RequestBudget]]  # (api name, rate) -> budget
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ApiPlan:
     source_file: Optional[str]
     client: ResolvedClient  # base URL, auth (secrets filled in), client headers
     error_handling: ErrorHandling  # the API's (token requests are bounded by it)
-    budget: Optional[RequestBudget]  # the API's process-wide rate budget (None: no rate limit)
+    budget: Optional[RequestBudget]  # the API's rate budget (None: no rate limit)
     allowed_hosts: tuple[str, ...]
     read_ahead_pages: int
     child_concurrency: int
@@ -102,9 +103,12 @@ class ApiPlan:
         return build_auth(self.name, self.client, self.error_handling)
 
 
-def resolve_plan(api: ApiConfig) -> ApiPlan:
+def resolve_plan(api: ApiConfig, budgets: BudgetSource = budget_for) -> ApiPlan:
     """The API's settings resolved once; raises MissingSettingError (and the other SettingErrors)
-    for what the client needs, and keeps a resource's own in its plan (`ResourcePlan.problem`)."""
+    for what the client needs, and keeps a resource's own in its plan (`ResourcePlan.problem`).
+
+    `budgets` gives the API's request budget: this process's by default; runs pass the one all the
+    API's runs share (load/request_budget.py `shared_budget`), which this layer cannot reach."""
     client = resolve_client(api)
     resources = tuple(_resource_plan(api, resource) for resource in topological(api))
     return ApiPlan(
@@ -112,7 +116,7 @@ def resolve_plan(api: ApiConfig) -> ApiPlan:
         source_file=api.source_file,
         client=client,
         error_handling=api.error_handling,
-        budget=budget_for(api.name, api.client.rate_limit),
+        budget=budgets(api.name, api.client.rate_limit),
         allowed_hosts=tuple(api.client.allowed_hosts),
         read_ahead_pages=api.client.read_ahead_pages,
         child_concurrency=api.child_concurrency,

@@ -68,6 +68,16 @@ def destination_for(api_name: str) -> Destination:
         raise RestsyncError(f"{DESTINATION_ENV}={kind!r} is not a dlt destination ({type(exc).__name__})") from None
 
 
+def postgres_dsn(api_name: str) -> str:
+    """The API's Postgres connection string, resolved as dlt resolves it for the API's pipeline.
+
+    It holds the password: it goes to `psycopg2.connect` only, never into a message.
+    """
+    with inject_section(ConfigSectionContext(pipeline_name=pipeline_name(api_name))):
+        credentials = dlt.destinations.postgres().configuration(None, accept_partial=True).credentials
+    return str(credentials.to_native_representation())
+
+
 def _duckdb(credentials: Any) -> Destination:
     # parquet, not dlt's default INSERT VALUES: DuckDB parses huge INSERT statements slowly
     # (measured: 20k tickets loaded in 5-9 s as INSERT VALUES, 0.5-0.9 s as parquet)

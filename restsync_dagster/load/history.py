@@ -56,6 +56,7 @@ from restsync_dagster.load.destination import (
     duckdb_path,
     pipeline_lock,
     pipeline_name,
+    postgres_dsn,
 )
 
 MAX_SUFFIX = 40  # `<api>_staging_<suffix>` stays within Postgres' 63-character identifiers for API names up to 14
@@ -157,12 +158,6 @@ def advisory_key(dataset_name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _postgres_dsn(api_name: str) -> str:
-    with inject_section(ConfigSectionContext(pipeline_name=pipeline_name(api_name))):
-        credentials = dlt.destinations.postgres().configuration(None, accept_partial=True).credentials
-    return str(credentials.to_native_representation())
-
-
 @contextmanager
 def load_lock(api_name: str, dataset_name: Optional[str] = None) -> Iterator[None]:
     """Hold the dataset's load turn on Postgres (session advisory lock); a no-op elsewhere."""
@@ -171,7 +166,7 @@ def load_lock(api_name: str, dataset_name: Optional[str] = None) -> Iterator[Non
         return
     import psycopg2  # dlt[postgres]'s driver
 
-    connection = psycopg2.connect(_postgres_dsn(api_name))
+    connection = psycopg2.connect(postgres_dsn(api_name))
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:

@@ -56,6 +56,7 @@ from restsync_dagster.extract.source import delta_round
 from restsync_dagster.http.auth import RenewingOAuth2
 from restsync_dagster.http.session import ApiSession
 from restsync_dagster.load.destination import committed_state
+from restsync_dagster.load.request_budget import shared_budget
 from restsync_dagster.orchestration.runner import FULL_REFRESH_TAG
 
 API_TAG = "restsync/api"
@@ -213,7 +214,7 @@ class Changes(NamedTuple):
 
 def evaluate_changes(api: ApiConfig, cursor: dict[str, Any]) -> Changes:
     """What changed, from one probe per top-level resource that tracks changes."""
-    plan = resolve_plan(api)  # the tick's settings, resolved once (plan.py)
+    plan = resolve_plan(api, shared_budget)  # the tick's settings, resolved once (plan.py)
     auth = plan.build_auth()
     base_url = plan.client.base_url
     result = Changes(set(), dict(cursor), [], set())

@@ -53,6 +53,7 @@ from restsync_dagster.extract.plan import resolve_plan
 from restsync_dagster.load.destination import destination_kind
 from restsync_dagster.load.history import load_lock, window_pipeline
 from restsync_dagster.load.outcome import TableOutcome, count_rows
+from restsync_dagster.load.request_budget import shared_budget
 from restsync_dagster.load.table_identity import table_identity
 from restsync_dagster.load.tuning import apply_dlt_defaults, frozen_heap
 from restsync_dagster.orchestration.failure import debug_traceback, run_failed
@@ -179,7 +180,7 @@ def load_window(
 ) -> Iterator[MaterializeResult]:
     apply_dlt_defaults()
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-    plan = resolve_plan(api)
+    plan = resolve_plan(api, shared_budget)
     protect(secrets_of(plan.client))
     for name in names:
         plan.resource(name).resolved()  # a setting a resource misses fails the window, before any request

@@ -38,6 +38,7 @@ from restsync_dagster.load.outcome import (
     cursor_reached,
     incremental_effective,
 )
+from restsync_dagster.load.request_budget import shared_budget
 from restsync_dagster.load.tuning import apply_dlt_defaults, frozen_heap
 from restsync_dagster.orchestration.failure import (
     RunFailure,
@@ -91,7 +92,7 @@ def _run_api(
 ) -> Iterator[Any]:
     apply_dlt_defaults()  # bounded memory, faster intermediate files (tuning.py); user settings win
     selected = {key.path[-1] for key in context.selected_asset_keys}
-    plan = resolve_plan(api)  # every setting of the run, resolved once (plan.py)
+    plan = resolve_plan(api, shared_budget)  # every setting of the run, resolved once (plan.py)
     protect(secrets_of(plan.client))
     runnable, failed = _resolvable(plan, selected)
     full_refresh = bool(options and options.full_refresh) or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"

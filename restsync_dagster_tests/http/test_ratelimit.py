@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
 from restsync_dagster.config.model import ApiConfig
-from restsync_dagster.http.ratelimit import RequestBudget, budget_for
+from restsync_dagster.http.ratelimit import MachineSlots, RequestBudget, budget_for
 from restsync_dagster.simulator import Simulator
+from restsync_dagster_tests.support.budget_senders import send_from_processes
 from restsync_dagster_tests.support.helpers import run_assets, shipped, table_rows
 
 RATE = 10.0  # requests per second the simulator allows (its bucket holds RATE requests)
@@ -28,7 +30,7 @@ def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulat
         yield sim
 
 
-def _variant(child_concurrency: int, rate_limit: float | None) -> ApiConfig:
+def _variant(child_concurrency: int, rate_limit: Optional[float]) -> ApiConfig:
     api = shipped("service_desk")
     return api.model_copy(
         update={"child_concurrency": child_concurrency, "client": api.client.model_copy(update={"rate_limit": rate_limit})}
@@ -93,3 +95,36 @@ def test_one_budget_per_api() -> None:
     assert first is budget_for("bench_api", 5.0)
     assert budget_for("other_api", 5.0) is not first
     assert budget_for("bench_api", 7.0) is not first
+
+
+# --- one budget for every process of an API ---------------------------------------------------
+
+def test_processes_sharing_the_machine_book_stay_under_the_limit_together(limited: Simulator, tmp_path: Path) -> None:
+    """Four processes (the windows of a backfill, each its own run) share one budget: no 429; with a
+    budget each, the same four overrun the limit four times over and are answered 429."""
+    shared = send_from_processes(limited, RATE, str(tmp_path / "dlt"))
+    alone = send_from_processes(limited, RATE, "process")
+
+    assert len(shared) == len(alone) == 48
+    assert 429 not in shared
+    assert alone.count(429) >= 10
+    assert (tmp_path / "dlt" / ".restsync-service_desk.budget").stat().st_size == 8
+
+
+def test_machine_book_distrusts_a_slot_implausibly_far_ahead(tmp_path: Path) -> None:
+    """A book written by a clock that jumped back (or by anything else) must not stall the API's runs."""
+    path = tmp_path / "book"
+    path.write_bytes(struct.pack("<d", time.time() + 86400.0))  # a day ahead
+    assert MachineSlots(path).reserve(0.1) < 1.0
+    path.write_bytes(b"\xff" * 8)  # NaN
+    assert MachineSlots(path).reserve(0.1) < 1.0
+    path.write_bytes(b"junk")  # short
+    assert MachineSlots(path).reserve(0.1) < 1.0
+
+
+def test_machine_book_spaces_slots_across_books_of_one_file(tmp_path: Path) -> None:
+    """Two books of one file (as two processes hold) hand out slots 1/rate apart, not each from now."""
+    clock = lambda: 1000.0
+    first, second = MachineSlots(tmp_path / "book", clock), MachineSlots(tmp_path / "book", clock)
+    waits = [book.reserve(0.25) for book in (first, second, first, second)]
+    assert waits == [0.0, 0.25, 0.5, 0.75]

@@ -377,6 +377,64 @@ def test_postgres_windows_run_side_by_side_each_its_own_run(
     assert "restsync_service_desk" not in pipelines and len(pipelines) == 3
 
 
+def test_cli_parallel_windows_run_in_worker_processes_within_one_rate_budget(
+    workdir: Path, postgres_server: Any, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`restsync backfill --parallel 4` on Postgres: four windows at once, each its own run in a worker
+    process of its own, against an API that allows 10 requests/s. The workers share the API's one
+    budget (`client.rate_limit: 10`), so the server answers no 429 (four budgets of their own would
+    send 40/s); every ticket and conversation of the range lands once."""
+    import os
+    import subprocess
+    import sys
+
+    from restsync_dagster.simulator import Simulator
+    from restsync_dagster_tests.support.postgres_server import pg_query, production_home
+
+    production_home(workdir / "dagster_home", postgres_server, postgres_dsn, monkeypatch)
+    warehouse = postgres_server.create_database()
+    configs = workdir / "configs"
+    configs.mkdir()
+    raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
+    raw["client"]["rate_limit"] = 10
+    for resource in raw["resources"]:
+        if resource["name"] == "tickets":
+            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before", "parallelism": 4}
+    (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
+    with Simulator(port=0, login_port=0, rate_limit_per_second=10) as sim:
+        env = {**os.environ, **sim.env(), "RESTSYNC_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": warehouse}
+        done = subprocess.run(
+            [sys.executable, "-m", "restsync_dagster.cli.commands", "backfill", "service_desk", "tickets",
+             "--start", "2024-02-01", "--end", "2024-06-01", "--parallel", "8", "--configs", str(configs)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "--parallel 8 capped at the backfill block's parallelism: 4" in done.stdout
+        assert done.stdout.count(" loaded tickets=") == 4
+        statuses = [entry["status"] for entry in sim.request_log]
+        want = sim.records_between("service_desk", "tickets", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC))
+        children = sim.children_by_parent("service_desk", "conversations")
+    assert len(statuses) > 80 and 429 not in statuses
+    with DagsterInstance.get() as instance:
+        records = [r for r in instance.get_run_records() if r.dagster_run.tags.get("restsync/history") == "service_desk"]
+        assert len(records) == 4 and len({r.dagster_run.tags.get("dagster/partition") for r in records}) == 4
+        assert max(r.start_time for r in records) < min(r.end_time for r in records)  # all four at once
+    assert sorted(row[0] for row in pg_query(warehouse, "SELECT id FROM service_desk.tickets")) == ids(want)
+    conversations = sorted(row[0] for row in pg_query(warehouse, "SELECT id FROM service_desk.conversations"))
+    assert conversations == sorted(c["id"] for t in want for c in children.get(t["id"], []))
+
+
+def test_cli_parallel_on_duckdb_runs_windows_one_after_another(sim_env: Any, workdir: Path, capfd: Any) -> None:
+    """One writer per DuckDB file: `--parallel` is refused with a line, and the windows still all load."""
+    configs = backfilled_service_desk(workdir)
+    args = ["backfill", "service_desk", "tickets", "--start", "2024-02-01", "--end", "2024-04-01", "--parallel", "4", "--configs", str(configs)]
+    assert main(args) == 0
+    out = capfd.readouterr().out
+    assert "--parallel 4 ignored on DuckDB (one writer per file): windows run one after another" in out
+    assert out.count(" loaded tickets=") == 2
+    assert loaded_ids("service_desk", "tickets") == ids(sim_env.records_between("service_desk", "tickets", datetime(2024, 2, 1, tzinfo=UTC), APRIL))
+
+
 @pytest.mark.parametrize("api_name, resource, flavour, key", [
     ("ticket_desk", "tickets", "zoho", "2024-03-04"),
     ("shared_inbox", "conversations", "helpscout", "2024-03-01"),
