@@ -78,8 +78,8 @@ class Client(StrictModel):
     auth: Optional[AuthConfig] = None
     headers: dict[str, str] = Field(default_factory=dict)
     allowed_hosts: tuple[str, ...] = ()
-    # requests per second the API allows; every request of the API (all resources and child
-    # threads) is paced to it client-side, see ratelimit.py. None: no client-side limit.
+    # requests per second the API allows; every request of the API (all resources, child threads
+    # and runs: load/request_budget.py) is paced to it client-side. None: no client-side limit.
     rate_limit: Optional[float] = Field(default=None, gt=0)
     # numbered pages of a listing requested ahead while dlt processes the current one (see
     # readahead.py); 0 turns it off

@@ -14,6 +14,7 @@ import base64
 import gzip
 import json
 import socket
+import sys
 import time
 from datetime import datetime
 from email.utils import formatdate
@@ -434,8 +435,17 @@ def _with_netloc(url: str, netloc: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-request (killed, or gave up) is not the simulator's error: no traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(state: SimulatorState, host: str, port: int, login_host: bool) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"state": state, "login_host": login_host})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return QuietServer((host, port), handler)

@@ -226,14 +226,17 @@ def test_a_failed_window_fails_alone_and_reruns_alone(sim_env: Any) -> None:
 # --- restsync backfill ------------------------------------------------------------------------------------
 
 
-def backfilled_service_desk(workdir: Path) -> Path:
-    """A configs folder holding the shipped service_desk.yaml with monthly windows of tickets in 2024 H1."""
+def backfilled_service_desk(workdir: Path, parallelism: int = 1, rate_limit: Optional[float] = None) -> Path:
+    """A configs folder holding the shipped service_desk.yaml with monthly windows of tickets in 2024 H1
+    (`parallelism` at once), and `client.rate_limit` when given."""
     configs = workdir / "configs"
     configs.mkdir()
     raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
+    if rate_limit is not None:
+        raw["client"]["rate_limit"] = rate_limit
     for resource in raw["resources"]:
         if resource["name"] == "tickets":
-            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before"}
+            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before", "parallelism": parallelism}
     (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
     return configs
 
@@ -340,13 +343,7 @@ def test_postgres_windows_run_side_by_side_each_its_own_run(
     warehouse = postgres_server.create_database()
     monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", warehouse)
-    configs = workdir / "configs"
-    configs.mkdir()
-    raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
-    for resource in raw["resources"]:
-        if resource["name"] == "tickets":
-            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before", "parallelism": 4}
-    (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
+    configs = backfilled_service_desk(workdir, parallelism=4)
     months = ["2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
     for start in months[:3]:
         sim_env.fail_window("service_desk", "tickets", start, seconds=3, count=1, match="start")  # hang, then answer
@@ -393,14 +390,7 @@ def test_cli_parallel_windows_run_in_worker_processes_within_one_rate_budget(
 
     production_home(workdir / "dagster_home", postgres_server, postgres_dsn, monkeypatch)
     warehouse = postgres_server.create_database()
-    configs = workdir / "configs"
-    configs.mkdir()
-    raw = yaml.safe_load((CONFIGS / "service_desk.yaml").read_text())
-    raw["client"]["rate_limit"] = 10
-    for resource in raw["resources"]:
-        if resource["name"] == "tickets":
-            resource["backfill"] = {"start": "2024-01-01", "end": "2024-06-01", "window": "monthly", "end_param": "updated_before", "parallelism": 4}
-    (configs / "service_desk.yaml").write_text(yaml.safe_dump(raw))
+    configs = backfilled_service_desk(workdir, parallelism=4, rate_limit=10)
     with Simulator(port=0, login_port=0, rate_limit_per_second=10) as sim:
         env = {**os.environ, **sim.env(), "RESTSYNC_DESTINATION": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": warehouse}
         done = subprocess.run(
@@ -422,6 +412,28 @@ def test_cli_parallel_windows_run_in_worker_processes_within_one_rate_budget(
     assert sorted(row[0] for row in pg_query(warehouse, "SELECT id FROM service_desk.tickets")) == ids(want)
     conversations = sorted(row[0] for row in pg_query(warehouse, "SELECT id FROM service_desk.conversations"))
     assert conversations == sorted(c["id"] for t in want for c in children.get(t["id"], []))
+
+
+def test_cli_parallel_called_twice_in_one_process_loads_where_each_call_says(
+    sim_env: Any, workdir: Path, postgres_server: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    """The worker processes fork from a server that outlives the call: the second call (another
+    warehouse, another instance) must not load with the first call's environment."""
+    from restsync_dagster_tests.support.postgres_server import pg_query
+
+    configs = backfilled_service_desk(workdir, parallelism=2)
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+    args = ["backfill", "service_desk", "tickets", "--start", "2024-02-01", "--end", "2024-04-01", "--parallel", "2", "--configs", str(configs)]
+    warehouses = []
+    for call in ("first", "second"):
+        warehouses.append(postgres_server.create_database())
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", warehouses[-1])
+        monkeypatch.setenv("DLT_DATA_DIR", str(workdir / call / "dlt"))
+        assert main(args) == 0, capfd.readouterr().err[-2000:]
+        assert capfd.readouterr().out.count(" loaded tickets=") == 2
+    want = ids(sim_env.records_between("service_desk", "tickets", datetime(2024, 2, 1, tzinfo=UTC), APRIL))
+    for warehouse in warehouses:
+        assert sorted(row[0] for row in pg_query(warehouse, "SELECT id FROM service_desk.tickets")) == want
 
 
 def test_cli_parallel_on_duckdb_runs_windows_one_after_another(sim_env: Any, workdir: Path, capfd: Any) -> None:
