@@ -91,7 +91,7 @@ def _parallel_windows(api: Any, resource: str, wanted: int, windows: int) -> int
     """How many windows run at once: `--parallel`, within what the backfill block and destination allow."""
     from restsync_dagster.load.destination import destination_kind
 
-    allowed = next(r for r in api.resources if r.name == resource).backfill.parallelism
+    allowed = api.resource(resource).backfill.parallelism
     if wanted > 1 and destination_kind() == "duckdb":
         print(f"{api.name}.{resource}: --parallel {wanted} ignored on DuckDB (one writer per file): windows run one after another")
         return 1
@@ -107,10 +107,7 @@ class WindowJob:
         from dagster import Definitions
 
         from restsync_dagster.cli.progress import warnings_logger
-        from restsync_dagster.orchestration.history import (
-            build_history_assets,
-            history_key,
-        )
+        from restsync_dagster.orchestration.history import build_history_assets, history_key
 
         self.assets = next(a for a in build_history_assets(api) if history_key(api.name, resource) in a.keys)
         self.api, self.resource, self.instance = api, resource, instance
@@ -155,11 +152,11 @@ def _run_in_processes(args: argparse.Namespace, instance: Any, todo: list[str], 
     from dagster import DagsterInstance
 
     with tempfile.TemporaryDirectory(prefix="restsync-backfill-") as folder:
-        home = instance.root_directory if not instance.is_ephemeral else folder
-        if instance.is_ephemeral:
-            DagsterInstance.local_temp(tempdir=folder).dispose()  # the storages, before the workers open them
+        temporary_home = folder if instance.is_ephemeral else None  # else the workers open DAGSTER_HOME's
+        if temporary_home:
+            DagsterInstance.local_temp(tempdir=temporary_home).dispose()  # the storages, before the workers open them
         # the fork server keeps the environment and folder of the moment it started: each worker takes this call's
-        spec = (dict(os.environ), os.getcwd(), list(args.configs), args.api, args.resource, home, not instance.is_ephemeral)
+        spec = (dict(os.environ), os.getcwd(), list(args.configs), args.api, args.resource, temporary_home)
         context = _worker_context()
         failed = []
         with ProcessPoolExecutor(parallel, mp_context=context, initializer=_start_worker, initargs=spec) as pool:
@@ -196,7 +193,7 @@ _worker: Optional[WindowJob] = None
 
 
 def _start_worker(
-    environment: dict[str, str], folder: str, configs: list[str], api_name: str, resource: str, home: str, from_dagster_home: bool
+    environment: dict[str, str], folder: str, configs: list[str], api_name: str, resource: str, temporary_home: Optional[str]
 ) -> None:
     """A worker process's job, built once, in the caller's environment and folder: the config loaded
     again here, the instance opened by folder."""
@@ -209,7 +206,7 @@ def _start_worker(
 
     api = load_named_api(configs, api_name)
     assert api is not None  # the parent loaded it from the same files a moment ago
-    instance = DagsterInstance.get() if from_dagster_home else DagsterInstance.local_temp(tempdir=home)
+    instance = DagsterInstance.local_temp(tempdir=temporary_home) if temporary_home else DagsterInstance.get()
     _worker = WindowJob(api, resource, instance)
 
 

@@ -37,7 +37,9 @@ def furthest_ahead(interval: float) -> float:
 
 
 def next_slot(booked: float, now: float, interval: float) -> float:
-    """The slot a new request gets, given the book's next free one (GCRA): now, or the queue's end."""
+    """The slot a new request gets, given the book's next free one (GCRA): now, or the queue's end.
+
+    A NaN book (bytes written by something else) compares false both ways: `max` keeps `now`."""
     if booked - now > furthest_ahead(interval):
         booked = now
     return max(now, booked)
@@ -95,8 +97,6 @@ class MachineSlots:
                 raw = os.pread(fd, _SLOT.size, 0)
                 booked = _SLOT.unpack(raw)[0] if len(raw) == _SLOT.size else 0.0
                 now = self._clock()
-                if booked != booked:  # NaN: a file written by something else
-                    booked = now
                 slot = next_slot(booked, now, interval)
                 os.pwrite(fd, _SLOT.pack(slot + interval), 0)
             finally:

@@ -120,11 +120,13 @@ def shared_budget(api_name: str, rate: Optional[float]) -> Optional[RequestBudge
     """The API's budget shared by all its runs (None without a rate limit); see the module docstring."""
     if not rate:
         return None
+    dsn = None
     if destination_kind() == "postgres":
         try:
             dsn = postgres_dsn(api_name)
         except Exception:  # noqa: BLE001 - no credentials: the load says so itself, in its own words
-            return machine_budget(api_name, rate, Path(get_dlt_pipelines_dir()))
-        place = "postgres:" + hashlib.sha256(dsn.encode("utf-8")).hexdigest()[:16]  # never the DSN itself
-        return budget_for(api_name, rate, place, lambda: PostgresSlots(dsn, api_name))
-    return machine_budget(api_name, rate, Path(get_dlt_pipelines_dir()))
+            pass
+    if dsn is None:
+        return machine_budget(api_name, rate, Path(get_dlt_pipelines_dir()))
+    place = "postgres:" + hashlib.sha256(dsn.encode("utf-8")).hexdigest()[:16]  # never the DSN itself
+    return budget_for(api_name, rate, place, lambda: PostgresSlots(dsn, api_name))
